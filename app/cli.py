@@ -1,0 +1,236 @@
+"""The ``singan-seg`` command line.
+
+Each subcommand is one function ``cmd_NAME(args)`` registered in ``build_parser``.
+Errors the user can fix print one line and exit 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _progress_bar(total: int, desc: str, unit: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, disable=None)
+
+
+# --- train -----------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from models import load_pair, load_rgba_pair, preset, train
+    from models.generate import generate
+    from models.train import TrainProgress
+
+    overrides = {"seed": args.seed, "device": args.device}
+    if args.niter is not None:
+        overrides["niter"] = args.niter
+    if args.max_size is not None:
+        overrides["max_size"] = args.max_size
+    config = preset(args.preset, **overrides)
+    if args.rgba_mask:
+        if args.mask is not None:
+            raise CommandError("--rgba-mask reads the mask from IMAGE's alpha channel; do not pass MASK too")
+        pair = load_rgba_pair(args.image)
+    else:
+        if args.mask is None:
+            raise CommandError("MASK is required (or pass --rgba-mask if IMAGE's alpha channel is the mask)")
+        pair = load_pair(args.image, args.mask)
+    print(
+        f"{pair.image_name}: {pair.width}x{pair.height}, mask foreground {pair.foreground_share:.1%}; "
+        f"preset {config.preset} ({config.niter} iterations per scale, long side {config.max_size} px)",
+        file=sys.stderr,
+    )
+    bar = None
+
+    def on_progress(p: TrainProgress) -> None:
+        nonlocal bar
+        if bar is None or bar.total != p.iterations or getattr(bar, "scale", None) != p.scale:
+            if bar is not None:
+                bar.close()
+            bar = _progress_bar(p.iterations, f"scale {p.scale + 1}/{p.scales}", "it")
+            bar.scale = p.scale
+        bar.n = p.iteration
+        eta = f"{p.eta_seconds / 60:.1f} min" if p.eta_seconds is not None else "?"
+        bar.set_postfix_str(f"total {p.fraction:.0%}, ETA {eta}", refresh=False)
+        bar.refresh()
+
+    model = train(pair, config, args.output, resume=args.resume, progress=on_progress)
+    if bar is not None:
+        bar.close()
+    _write_preview(model, Path(args.output), generate)
+    print(f"model written to {args.output} ({model.num_scales} scales); sample grid: {Path(args.output) / 'samples.png'}")
+
+
+def _write_preview(model, model_dir: Path, generate: Callable) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from models.inputs import tensor_to_pair_arrays
+    from models.preview import sample_grid
+    from models.train import REAL_IMAGE_FILE, REAL_MASK_FILE
+
+    images, masks = tensor_to_pair_arrays(generate(model, 8, seed=0))
+    real_image = np.asarray(Image.open(model_dir / REAL_IMAGE_FILE).convert("RGB"))
+    real_mask = np.asarray(Image.open(model_dir / REAL_MASK_FILE).convert("L"))
+    sample_grid(real_image, real_mask, images, masks).save(model_dir / "samples.png")
+
+
+# --- generate --------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from models import generate, load_model, write_pairs
+    from models.train import resolve_device
+
+    model = load_model(args.model_dir, device=resolve_device(args.device))
+    out_dir = Path(args.output)
+    if (out_dir / "images").exists() and any((out_dir / "images").iterdir()) and not args.overwrite:
+        raise CommandError(f"{out_dir} already holds generated images; pass --overwrite or choose a new folder")
+    bar = _progress_bar(args.num_samples, "generating", "sample")
+
+    def on_progress(done: int, total: int) -> None:
+        bar.n = done
+        bar.refresh()
+
+    samples = generate(
+        model,
+        args.num_samples,
+        gen_start_scale=args.gen_start_scale,
+        seed=args.seed,
+        scale_v=args.scale_v,
+        scale_h=args.scale_h,
+        batch_size=args.batch_size,
+        progress=on_progress,
+    )
+    bar.close()
+    names = [f"{args.prefix}{i:05d}" for i in range(args.num_samples)]
+    write_pairs(samples, out_dir, names, threshold_mask=not args.raw_mask)
+    record = {
+        "model_dir": str(Path(args.model_dir).resolve()),
+        "num_samples": args.num_samples,
+        "gen_start_scale": args.gen_start_scale,
+        "seed": args.seed,
+        "scale_v": args.scale_v,
+        "scale_h": args.scale_h,
+        "names": names,
+    }
+    (out_dir / "generation.json").write_text(json.dumps(record, indent=1))
+    print(f"{args.num_samples} pairs written to {out_dir}/images and {out_dir}/masks")
+
+
+# --- import-reference ------------------------------------------------------------------
+
+
+def cmd_import_reference(args: argparse.Namespace) -> None:
+    from models.reference_import import import_reference
+
+    import_reference(args.src_dir, args.output, min_size=args.min_size)
+    print(f"reference model imported into {args.output}")
+
+
+# --- info ------------------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from models.checkpoint import is_complete, read_manifest
+
+    manifest = read_manifest(args.model_dir)
+    if args.json:
+        print(json.dumps(manifest, indent=1))
+        return
+    sizes = manifest["pyramid"]["sizes"]
+    done = len(manifest["scales"])
+    prov = manifest["provenance"]
+    print(f"model:        {args.model_dir}")
+    print(f"status:       {'complete' if is_complete(manifest) else f'incomplete ({done} of {len(sizes)} scales)'}")
+    print(f"source:       {prov.get('source')} {prov.get('image', prov.get('reference_dir', ''))}")
+    print(f"preset:       {manifest['config'].get('preset', '-')}, resize {manifest['resize_mode']}")
+    print(f"output size:  {sizes[-1][1]}x{sizes[-1][0]} (w x h), {len(sizes)} scales, factor {manifest['pyramid']['scale_factor']:.4f}")
+    for n, (h, w) in enumerate(sizes):
+        entry = manifest["scales"][n] if n < done else None
+        detail = f"width {entry['width']:3d}, noise amp {entry['noise_amp']:.4f}" if entry else "not trained"
+        seconds = f", {entry['seconds']:.1f} s" if entry and "seconds" in entry else ""
+        print(f"  scale {n}: {w:4d}x{h:<4d} {detail}{seconds}")
+
+
+# --- parser ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from models.config import PRESETS
+
+    parser = argparse.ArgumentParser(prog="singan-seg", description="SinGAN-Seg: synthetic image/mask pairs from single real pairs.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a model on one image and its mask")
+    p.add_argument("image", help="image file (JPEG, PNG, TIFF, GIF, BMP)")
+    p.add_argument("mask", nargs="?", help="mask file of the same size (omit with --rgba-mask)")
+    p.add_argument("-o", "--output", required=True, help="model folder to write")
+    p.add_argument("--preset", choices=PRESETS, default="fast", help="paper: SPEC defaults (hours); fast: minutes on a CPU; smoke: seconds, for tests")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--niter", type=int, help="override iterations per scale")
+    p.add_argument("--max-size", type=int, help="override the long side of the finest scale, in px")
+    p.add_argument("--resume", action="store_true", help="continue a model folder after its last finished scale")
+    p.add_argument("--rgba-mask", action="store_true", help="IMAGE is one RGBA file whose alpha channel is the mask (the reference tool's format)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="sample synthetic image/mask pairs from a model")
+    p.add_argument("model_dir")
+    p.add_argument("-n", "--num-samples", type=int, required=True)
+    p.add_argument("-o", "--output", required=True, help="folder for images/ and masks/")
+    p.add_argument("--gen-start-scale", type=int, default=0, help="0: most varied; higher keeps the training image's layout")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale-v", type=float, default=1.0, help="vertical size factor (0.25-4, needs --gen-start-scale 0)")
+    p.add_argument("--scale-h", type=float, default=1.0, help="horizontal size factor (0.25-4, needs --gen-start-scale 0)")
+    p.add_argument("--batch-size", type=int, default=16, help="samples per forward pass")
+    p.add_argument("--prefix", default="sample_", help="file name prefix")
+    p.add_argument("--raw-mask", action="store_true", help="write the mask channel as greyscale instead of thresholding to {0, 255}")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("import-reference", help="import a model trained by the reference implementation (Gs.pth, Zs.pth, ...)")
+    p.add_argument("src_dir")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--min-size", type=int, default=25, help="min_size the reference model was trained with")
+    p.set_defaults(func=cmd_import_reference)
+
+    p = sub.add_parser("info", help="describe a model folder")
+    p.add_argument("model_dir")
+    p.add_argument("--json", action="store_true", help="print the whole model.json")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from models.checkpoint import CheckpointError
+    from models.inputs import InputError
+    from models.reference_import import ReferenceImportError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (CommandError, InputError, CheckpointError, ReferenceImportError, FileExistsError, ValueError, RuntimeError) as exc:
+        print(f"singan-seg {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"singan-seg {args.command}: interrupted (finished scales stay saved; resume with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
