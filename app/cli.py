@@ -165,6 +165,61 @@ def cmd_info(args: argparse.Namespace) -> None:
         print(f"  scale {n}: {w:4d}x{h:<4d} {detail}{seconds}")
 
 
+# --- serve / worker --------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import os
+    import signal
+    import subprocess
+
+    import uvicorn
+
+    from app.db import migrate
+    from app.jobs import requeue_orphans
+    from app.main import create_app
+    from app.settings import Settings
+
+    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.embedded:
+        migrate(settings.db_url)  # cluster databases are migrated by `alembic upgrade head`
+    app = create_app(settings)
+    worker = None
+    if not args.no_worker:
+        if settings.embedded:
+            requeued = requeue_orphans(app.state.services)
+            if requeued:
+                print(f"re-queued {len(requeued)} job(s) interrupted by the last shutdown", file=sys.stderr)
+        # A separate process: training never competes with the API for the GIL.
+        env = {**os.environ, "SINGAN_SEG_DATA_DIR": str(settings.data_dir.resolve())}
+        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level == "debug")
+    finally:
+        if worker is not None:
+            # Finished scales are saved; an interrupted job is re-queued by the next `serve`.
+            worker.send_signal(signal.SIGQUIT)
+            try:
+                worker.wait(10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    import os
+
+    if args.data_dir:
+        os.environ["SINGAN_SEG_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    from worker.celery_app import celery
+
+    queue = celery.conf.task_default_queue
+    celery.worker_main(
+        ["worker", "--pool", "solo", "--queues", queue, "--hostname", f"singan-seg-{os.getpid()}@%h", "--loglevel", args.log_level,
+         "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    )
+
+
 # --- parser ----------------------------------------------------------------------------
 
 
@@ -212,6 +267,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir")
     p.add_argument("--json", action="store_true", help="print the whole model.json")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("serve", help="run the REST API (embedded: with its database, broker and a worker under --data-dir)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--data-dir", help="database, broker and files (default: SINGAN_SEG_DATA_DIR or ./singan-data)")
+    p.add_argument("--no-worker", action="store_true", help="API only; workers run elsewhere (`singan-seg worker`)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("worker", help="run a training/generation worker (one per GPU) against SINGAN_SEG_BROKER_URL")
+    p.add_argument("--data-dir", help="shared files (default: SINGAN_SEG_DATA_DIR or ./singan-data)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    p.set_defaults(func=cmd_worker)
     return parser
 
 

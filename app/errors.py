@@ -1,0 +1,33 @@
+"""Errors with their HTTP status; ``main`` turns them into ``{"detail": ...}`` responses."""
+
+
+class ServiceError(Exception):
+    status_code = 400
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    """The resource is in the wrong state for the request."""
+
+    status_code = 409
+
+
+class Invalid(ServiceError):
+    status_code = 422
+
+
+class TooLarge(ServiceError):
+    status_code = 413
+
+
+class Unavailable(ServiceError):
+    """A component the request needs (broker, database) is down."""
+
+    status_code = 503

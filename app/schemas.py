@@ -1,0 +1,154 @@
+"""Request and response bodies (Pydantic v2), separate from the ORM models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+ID_EXAMPLE = "3f2b8c1d9e0a4b6c8d7e6f5a4b3c2d1e"
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(examples=["unknown model id 3f2b8c1d9e0a4b6c8d7e6f5a4b3c2d1e"])
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PairOut(_Out):
+    id: str = Field(examples=[ID_EXAMPLE])
+    name: str = Field(examples=["cju0qkwl35piu0993l0dewei2"])
+    width: int = Field(examples=[622])
+    height: int = Field(examples=[529])
+    foreground_share: float = Field(description="share of mask pixels that are foreground", examples=[0.2828])
+    content_sha256: str = Field(description="sha256 of the image bytes followed by the mask bytes")
+    image_bytes: int
+    mask_bytes: int
+    created_at: datetime
+
+
+class TrainOverrides(BaseModel):
+    """Settings that may differ from the preset; anything else is rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    niter: int | None = Field(None, ge=1, le=10_000, description="iterations per scale")
+    max_size: int | None = Field(None, ge=16, le=1024, description="long side of the finest scale, px")
+    min_size: int | None = Field(None, ge=10, le=512, description="short side of the coarsest scale, px")
+    scale_factor_init: float | None = Field(None, ge=0.3, lt=1.0)
+    seed: int | None = Field(None, ge=0)
+
+    def given(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class ModelCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"pair_id": ID_EXAMPLE, "preset": "fast"}, {"pair_id": ID_EXAMPLE, "preset": "smoke", "overrides": {"niter": 20, "seed": 1}}]},
+    )
+
+    pair_id: str
+    preset: Literal["paper", "fast", "smoke"] = Field("fast", description="paper: hours on a GPU; fast: minutes; smoke: seconds")
+    overrides: TrainOverrides = Field(default_factory=TrainOverrides)
+
+
+class TrainProgressOut(BaseModel):
+    scale: int = Field(description="0-based scale being trained")
+    scales: int
+    iteration: int = Field(description="iterations finished at this scale")
+    iterations: int
+    fraction: float = Field(description="share of the whole run's work done")
+    eta_seconds: float | None = Field(None, description="null until a rate is known")
+
+
+class TrainingRun(BaseModel):
+    worker: str
+    started_at: datetime
+    start_scale: int = Field(description="first scale this run trained; > 0 means it resumed a checkpoint")
+
+
+class ModelOut(_Out):
+    id: str = Field(examples=[ID_EXAMPLE])
+    pair_id: str
+    preset: str
+    overrides: dict[str, Any]
+    status: Status
+    progress: TrainProgressOut | None
+    error: str | None
+    num_scales: int | None
+    metrics: dict[str, Any] | None = Field(description="per-scale seconds and final losses, once succeeded")
+    runs: list[TrainingRun]
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class GenerationCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"model_ids": [ID_EXAMPLE], "samples_per_model": 50, "gen_start_scale": 0, "seed": 0, "style_transfer": False}]},
+    )
+
+    model_ids: list[str] = Field(min_length=1)
+    samples_per_model: int = Field(10, ge=1)
+    gen_start_scale: int = Field(0, ge=0, description="0: most varied; higher keeps the training image's layout")
+    seed: int = Field(0, ge=0)
+    style_transfer: bool = Field(False, description="needs the VGG19 weights (see /healthz)")
+
+
+class GenerationProgressOut(BaseModel):
+    samples: int = Field(description="pairs generated so far")
+    total: int
+    fraction: float
+
+
+class ArchiveOut(_Out):
+    size_bytes: int
+    sha256: str
+    pairs: int
+    created_at: datetime
+
+
+class GenerationOut(_Out):
+    id: str = Field(examples=[ID_EXAMPLE])
+    model_ids: list[str]
+    samples_per_model: int
+    gen_start_scale: int
+    seed: int
+    style_transfer: bool
+    status: Status
+    progress: GenerationProgressOut | None
+    error: str | None
+    archive: ArchiveOut | None = Field(description="set once the zip can be downloaded")
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ComponentOut(BaseModel):
+    ok: bool
+    detail: str
+
+
+class WorkerOut(_Out):
+    id: str
+    device: str
+    seen_at: datetime
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded"]
+    mode: Literal["embedded", "cluster"]
+    database: ComponentOut
+    broker: ComponentOut
+    storage: ComponentOut
+    workers: list[WorkerOut] = Field(description="workers seen recently, with their device (cpu or cuda)")
+    gpu: ComponentOut = Field(description="ok when a live worker trains on CUDA")
+    style_transfer: ComponentOut = Field(description="ok when the VGG19 weights file is configured and present")

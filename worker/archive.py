@@ -1,0 +1,37 @@
+"""The generation archive: ``images/``, ``masks/`` and ``manifest.csv`` in one zip."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+MANIFEST_FIELDS = ("image", "mask", "model_id", "pair_name", "sample_index", "seed", "gen_start_scale", "style_transfer")
+
+
+def build_archive(pairs_dir: Path, rows: list[dict], target: Path) -> tuple[int, str]:
+    """Zip ``pairs_dir/images/*.png`` and ``masks/*.png`` listed in ``rows`` plus the manifest.
+
+    Written to a temporary name and renamed, so a zip at ``target`` is always complete.
+    Returns (size in bytes, sha256).
+    """
+    manifest = io.StringIO()
+    writer = csv.DictWriter(manifest, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    partial = target.with_name(target.name + ".partial")
+    # PNGs are already compressed: store them, deflate only the manifest.
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as zf:
+        for row in rows:
+            zf.write(pairs_dir / row["image"], row["image"])
+            zf.write(pairs_dir / row["mask"], row["mask"])
+        zf.writestr("manifest.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+    digest = hashlib.sha256()
+    with open(partial, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    os.replace(partial, target)
+    return target.stat().st_size, digest.hexdigest()

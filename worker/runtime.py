@@ -1,0 +1,66 @@
+"""Per-process worker state: services, identity, and the liveness row ``/healthz`` reads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from functools import lru_cache
+
+from celery.signals import worker_ready, worker_shutdown
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db import check_migrated
+from app.orm import Worker, utcnow
+from app.services import Services, build_services
+from app.settings import get_settings
+
+log = logging.getLogger(__name__)
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+_stop = threading.Event()
+
+
+@lru_cache
+def services() -> Services:
+    return build_services(get_settings())
+
+
+@lru_cache
+def device_name() -> str:
+    from models.train import resolve_device
+
+    return str(resolve_device(get_settings().device))
+
+
+def _beat_forever(svc: Services, device: str) -> None:
+    while not _stop.is_set():
+        try:
+            with svc.sessions() as session:
+                row = session.get(Worker, WORKER_ID) or Worker(id=WORKER_ID, device=device)
+                row.seen_at = utcnow()
+                session.add(row)
+                session.commit()
+        except SQLAlchemyError as exc:  # the database may be briefly away; keep working
+            log.warning("worker heartbeat not recorded: %s", exc)
+        _stop.wait(svc.settings.worker_heartbeat)
+
+
+@worker_ready.connect
+def _on_ready(**_kwargs) -> None:
+    svc = services()
+    check_migrated(svc.engine)  # refuse to run jobs against a schema this code does not know
+    threading.Thread(target=_beat_forever, args=(svc, device_name()), name="worker-heartbeat", daemon=True).start()
+    log.info("worker %s ready on %s, queue %s", WORKER_ID, device_name(), svc.settings.queue)
+
+
+@worker_shutdown.connect
+def _on_shutdown(**_kwargs) -> None:
+    _stop.set()
+    try:
+        with services().sessions() as session:
+            if (row := session.get(Worker, WORKER_ID)) is not None:
+                session.delete(row)
+                session.commit()
+    except SQLAlchemyError as exc:
+        log.warning("worker row not removed: %s", exc)
