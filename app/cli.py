@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -95,6 +96,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from models.train import resolve_device
 
     model = load_model(args.model_dir, device=resolve_device(args.device))
+    weights = _vgg19_weights(args.vgg19_weights) if args.style_transfer else None  # fail before generating
     out_dir = Path(args.output)
     if (out_dir / "images").exists() and any((out_dir / "images").iterdir()) and not args.overwrite:
         raise CommandError(f"{out_dir} already holds generated images; pass --overwrite or choose a new folder")
@@ -115,6 +117,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
         progress=on_progress,
     )
     bar.close()
+    if weights is not None:
+        samples = _stylize_samples(samples, Path(args.model_dir), weights, args)
     names = [f"{args.prefix}{i:05d}" for i in range(args.num_samples)]
     write_pairs(samples, out_dir, names, threshold_mask=not args.raw_mask)
     record = {
@@ -124,6 +128,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "scale_v": args.scale_v,
         "scale_h": args.scale_h,
+        "style_transfer": _style_record(weights, args) if weights is not None else None,
         "names": names,
     }
     (out_dir / "generation.json").write_text(json.dumps(record, indent=1))
@@ -194,6 +199,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # A separate process: training never competes with the API for the GIL.
         env = {**os.environ, "SINGAN_SEG_DATA_DIR": str(settings.data_dir.resolve())}
         worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` so the worker stops too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level == "debug")
     finally:
@@ -220,7 +227,140 @@ def cmd_worker(args: argparse.Namespace) -> None:
     )
 
 
+# --- style transfer --------------------------------------------------------------------
+
+
+def _vgg19_weights(explicit: str | None) -> Path:
+    """The VGG19 weight file: --vgg19-weights, else $SINGAN_SEG_VGG19_WEIGHTS, else the torch hub folder."""
+    from models.vgg19 import SETTING, find_vgg19_weights
+
+    return find_vgg19_weights(explicit or os.environ.get(SETTING))
+
+
+def _style_options(args: argparse.Namespace, steps: int) -> dict:
+    """stylize_batch keyword arguments from the shared options, with a progress bar on stderr."""
+    bar = None
+
+    def on_progress(p) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _progress_bar(p.images * p.steps, "style transfer", "step")
+        bar.n = round(p.fraction * p.images * p.steps)
+        bar.set_postfix_str(f"content {p.content_loss:.3g}, style {p.style_loss:.3g}", refresh=False)
+        bar.refresh()
+
+    return {
+        "steps": steps,
+        "content_weight": args.content_weight,
+        "style_weight": args.style_weight,
+        "device": args.device,
+        "batch_size": args.style_batch_size,
+        "progress": on_progress,
+    }
+
+
+def _style_record(weights: Path, args: argparse.Namespace) -> dict:
+    return {"steps": args.style_steps, "content_weight": args.content_weight, "style_weight": args.style_weight, "vgg19_weights": str(weights)}
+
+
+def _stylize_samples(samples, model_dir: Path, weights: Path, args: argparse.Namespace):
+    """The samples' RGB restyled after the model's training image; masks untouched."""
+    import numpy as np
+    from PIL import Image
+
+    from models.style_transfer import stylize_samples
+    from models.train import REAL_IMAGE_FILE
+
+    style_path = model_dir / REAL_IMAGE_FILE
+    if not style_path.is_file():
+        raise CommandError(f"{model_dir} has no {REAL_IMAGE_FILE} to take the style from (an imported reference model?)")
+    style = np.asarray(Image.open(style_path).convert("RGB"))
+    return stylize_samples(samples, style, weights, **_style_options(args, args.style_steps))
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
+
+
+def _read_rgb(path: Path):
+    import numpy as np
+    from PIL import Image
+
+    from models.inputs import image_to_rgb
+
+    try:
+        with Image.open(path) as img:
+            return image_to_rgb(img, str(path))
+    except OSError as exc:
+        raise CommandError(f"{path}: not a readable image ({exc})") from None
+
+
+def cmd_stylize(args: argparse.Namespace) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from models.style_transfer import stylize_batch
+    from models.vgg19 import load_vgg19
+
+    content = Path(args.content)
+    if content.is_dir():
+        paths = sorted(p for p in content.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise CommandError(f"{content}: holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    elif content.is_file():
+        paths = [content]
+    else:
+        raise CommandError(f"{content}: no such file or folder")
+    out_dir = Path(args.output)
+    clashes = [p.stem for p in paths if (out_dir / f"{p.stem}.png").exists()]
+    if clashes and not args.overwrite:
+        raise CommandError(f"{out_dir} already holds {clashes[0]}.png; pass --overwrite or choose a new folder")
+    style = _read_rgb(Path(args.style))
+    vgg = load_vgg19(_vgg19_weights(args.vgg19_weights), "cpu")
+    images = [_read_rgb(p) for p in paths]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    options = _style_options(args, args.steps)
+    for size in sorted({im.shape for im in images}):  # one optimisation per image size
+        group = [i for i, im in enumerate(images) if im.shape == size]
+        styled = stylize_batch(np.stack([images[i] for i in group]), style, vgg, **options)
+        for i, image in zip(group, styled):
+            Image.fromarray(image).save(out_dir / f"{paths[i].stem}.png")
+    print(f"{len(paths)} image(s) restyled after {args.style} into {out_dir}")
+
+
+# --- evaluate --------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from models.quality import REPORT_FILE, build_report, dataset_model_dir, format_table
+
+    path = Path(args.path)
+    real = tuple(args.real) if args.real else None
+    out_dir = Path(args.output) if args.output else path / "report"
+    if (path / "model.json").is_file():
+        report = build_report(path, out_dir, real=real, num_samples=args.num_samples, seed=args.seed, device=args.device)
+    elif (path / "images").is_dir():
+        model_dir = dataset_model_dir(path)
+        if real is None and (model_dir is None or not (model_dir / "model.json").is_file()):
+            where = f"its model {model_dir} is gone" if model_dir else "it records no model (no generation.json)"
+            raise CommandError(f"{path}: cannot find the training pair, {where}; pass --real IMAGE MASK")
+        report = build_report(model_dir if real is None else None, out_dir, samples_dir=path, real=real)
+    else:
+        raise CommandError(f"{path}: neither a model folder (model.json) nor a generated dataset (images/ and masks/)")
+    print(format_table(report))
+    print(f"\nreport written to {out_dir / REPORT_FILE} with figures {', '.join(report['figures'].values())}")
+
+
 # --- parser ----------------------------------------------------------------------------
+
+
+def _add_style_options(p: argparse.ArgumentParser, steps_flag: str) -> None:
+    from models.style_transfer import DEFAULT_BATCH_SIZE, DEFAULT_CONTENT_WEIGHT, DEFAULT_STEPS, DEFAULT_STYLE_WEIGHT
+
+    p.add_argument(steps_flag, type=int, default=DEFAULT_STEPS, help=f"style transfer optimisation steps (default {DEFAULT_STEPS})")
+    p.add_argument("--content-weight", type=float, default=DEFAULT_CONTENT_WEIGHT, help=f"default {DEFAULT_CONTENT_WEIGHT:g}")
+    p.add_argument("--style-weight", type=float, default=DEFAULT_STYLE_WEIGHT, help=f"default {DEFAULT_STYLE_WEIGHT:g}")
+    p.add_argument("--style-batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="images optimised together")
+    p.add_argument("--vgg19-weights", help="torchvision's vgg19-dcbb9e9d.pth (default: $SINGAN_SEG_VGG19_WEIGHTS, then the torch hub checkpoints folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,7 +395,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw-mask", action="store_true", help="write the mask channel as greyscale instead of thresholding to {0, 255}")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--style-transfer", action="store_true", help="restyle the images after the training image (VGG19, SPEC section 7); masks stay as generated")
+    _add_style_options(p, "--style-steps")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("stylize", help="restyle images after a style image (neural style transfer with VGG19)")
+    p.add_argument("content", help="an image file, or a folder of images (same-size images are optimised together)")
+    p.add_argument("style", help="the style image (resized to each content image's size)")
+    p.add_argument("-o", "--output", required=True, help="folder for the restyled images (NAME.png)")
+    _add_style_options(p, "--steps")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_stylize)
+
+    p = sub.add_parser("evaluate", help="quality report of a model or a generated dataset")
+    p.add_argument("path", metavar="MODEL_DIR|DATASET_DIR", help="a model folder (samples are drawn) or the output folder of generate")
+    p.add_argument("--real", nargs=2, metavar=("IMAGE", "MASK"), help="the training pair, when the model folder does not hold it")
+    p.add_argument("-o", "--output", help="report folder (default: PATH/report)")
+    p.add_argument("-n", "--num-samples", type=int, default=16, help="samples to draw from a model folder")
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn samples (same samples as generate --seed)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("import-reference", help="import a model trained by the reference implementation (Gs.pth, Zs.pth, ...)")
     p.add_argument("src_dir")

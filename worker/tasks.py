@@ -112,12 +112,13 @@ def run_training(svc: Services, row: TrainedModel) -> None:
         return
     manifest = read_manifest(model_dir)
     scales = manifest["scales"]
+    height, width = manifest["pyramid"]["sizes"][-1]
     reporter.finish(
         SUCCEEDED,
         num_scales=len(scales),
         progress={"scale": len(scales) - 1, "scales": len(scales), "iteration": config.niter, "iterations": config.niter, "fraction": 1.0, "eta_seconds": 0.0},
         metrics={
-            "output_size": manifest["pyramid"]["sizes"][-1],
+            "output_size": {"width": width, "height": height},
             "seconds": round(sum(s.get("seconds", 0.0) for s in scales), 3),
             "device": scales[-1].get("device"),
             "scales": [{k: s[k] for k in ("seconds", "d_loss", "g_adv_loss", "rec_loss", "noise_amp") if k in s} for s in scales],
