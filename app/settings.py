@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SINGAN_SEG_", extra="ignore")
+    # env_ignore_empty: `VAR=` (as compose passes an unset optional) means "not set".
+    model_config = SettingsConfigDict(env_prefix="SINGAN_SEG_", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(Path("singan-data"), description="database, broker and blobs in embedded mode; blobs always")
     database_url: str | None = Field(None, description="default: SQLite file in data_dir")

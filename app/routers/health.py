@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter
+from kombu.utils.url import maybe_sanitize_url
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -32,7 +33,7 @@ def healthz(services: ServicesDep) -> JSONResponse:
     def broker() -> str:
         with services.celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-        return conn.as_uri()
+        return maybe_sanitize_url(settings.broker)
 
     def live_workers() -> list[WorkerOut]:
         recent = utcnow() - timedelta(seconds=3 * settings.worker_heartbeat)
