@@ -13,6 +13,7 @@ from .checkpoint import CheckpointError, load_model, read_manifest
 from .config import PRESETS, TrainConfig, preset
 from .generate import generate, write_pairs
 from .inputs import InputError, InputTooLarge, TrainingPair, load_pair, load_rgba_pair
+from .pyramid import Pyramid, plan_pyramid
 from .singan import SinGANSegModel, reconstruct
 from .train import TrainingCancelled, TrainProgress, train
 
@@ -21,6 +22,7 @@ __all__ = [
     "InputError",
     "InputTooLarge",
     "PRESETS",
+    "Pyramid",
     "SinGANSegModel",
     "TrainConfig",
     "TrainProgress",
@@ -30,6 +32,7 @@ __all__ = [
     "load_model",
     "load_pair",
     "load_rgba_pair",
+    "plan_pyramid",
     "preset",
     "read_manifest",
     "reconstruct",

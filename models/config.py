@@ -91,13 +91,13 @@ def preset(name: str, **overrides: Any) -> TrainConfig:
     """The named preset with optional overrides.
 
     - ``paper``: SPEC defaults (2000 iterations per scale, long side 250 px).
-    - ``fast``: long side 128 px and 400 iterations per scale; a usable model in
+    - ``fast``: long side 128 px and 200 iterations per scale; a usable model in
       minutes on a 2-core CPU (see README for the measured time).
     - ``smoke``: long side 48 px and 12 iterations per scale; seconds, for tests.
     """
     base = {
         "paper": TrainConfig(preset="paper"),
-        "fast": TrainConfig(preset="fast", max_size=128, niter=400),
+        "fast": TrainConfig(preset="fast", max_size=128, niter=200),
         "smoke": TrainConfig(preset="smoke", max_size=48, niter=12),
     }
     if name not in base:
