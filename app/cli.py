@@ -66,6 +66,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         eta = f"{p.eta_seconds / 60:.1f} min" if p.eta_seconds is not None else "?"
         bar.set_postfix_str(f"total {p.fraction:.0%}, ETA {eta}", refresh=False)
         bar.refresh()
+        if bar.disable and p.iteration == p.iterations:  # no terminal: one line per finished scale
+            print(f"scale {p.scale + 1}/{p.scales} done, total {p.fraction:.0%}, ETA {eta}", file=sys.stderr, flush=True)
 
     model = train(pair, config, args.output, resume=args.resume, progress=on_progress)
     if bar is not None:

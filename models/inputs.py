@@ -139,20 +139,16 @@ def mask_to_binary(img: Image.Image, name: str) -> np.ndarray:
         return np.asarray(img, dtype=bool).copy()
     if mode in ("P", "PA"):
         return np.asarray(img.convert("P") if mode == "PA" else img) > 0
-    if mode in ("L", "RGB", "RGBA", "LA", "CMYK", "YCbCr"):
-        arr = np.asarray(img)
-        if arr.ndim == 3:
-            colour = arr[..., :3] if mode in ("RGBA",) else arr
-            if mode == "LA":
-                colour = arr[..., :1]
-            if mode == "CMYK" or mode == "YCbCr":
-                colour = np.asarray(img.convert("RGB"))
-            if mode in ("RGBA", "LA") and colour.max() == colour.min():
-                colour = arr[..., -1:]  # a constant colour layer: the shape lives in alpha
-            arr = colour.max(axis=2)
-        if int(arr.max()) >= 128:
-            return arr > 127
-        return arr > 0
+    if mode in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
+        has_alpha = mode in ("LA", "RGBA")
+        colour = np.asarray(img.convert("L" if mode.startswith("L") else "RGB"))
+        if colour.ndim == 3:
+            colour = colour.max(axis=2)
+        if has_alpha and colour.min() == colour.max():
+            colour = np.asarray(img)[..., -1]  # a constant colour layer: the shape lives in alpha
+        if int(colour.max()) >= 128:
+            return colour > 127
+        return colour > 0
     arr = np.asarray(img)
     if arr.ndim != 2:
         raise InputError(f"{name}: unsupported mask mode {mode!r}")
