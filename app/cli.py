@@ -345,7 +345,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if real is None and (model_dir is None or not (model_dir / "model.json").is_file()):
             where = f"its model {model_dir} is gone" if model_dir else "it records no model (no generation.json)"
             raise CommandError(f"{path}: cannot find the training pair, {where}; pass --real IMAGE MASK")
-        report = build_report(model_dir if real is None else None, out_dir, samples_dir=path, real=real)
+        # A dataset's report travels with the dataset: no training image, no local paths.
+        report = build_report(model_dir if real is None else None, out_dir, samples_dir=path, real=real, shareable=True)
     else:
         raise CommandError(f"{path}: neither a model folder (model.json) nor a generated dataset (images/ and masks/)")
     print(format_table(report))

@@ -17,8 +17,11 @@ class NotMigrated(RuntimeError):
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        # check_same_thread: FastAPI serves sync routes from a thread pool.
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_MS / 1000})
+        # check_same_thread: FastAPI serves sync routes from a thread pool (40 threads); a pool as
+        # large keeps connections (and their PRAGMAs) instead of reopening overflow ones per request.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_MS / 1000}, pool_size=40, max_overflow=10
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
