@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from .networks import Discriminator, Generator
+from .networks import Discriminator, Generator, fold_batchnorm
 from .singan import SinGANSegModel
 
 FORMAT = "singan-seg-model"
@@ -146,7 +146,7 @@ def is_complete(manifest: dict[str, Any]) -> bool:
 
 
 def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> SinGANSegModel:
-    """Load a finished model for generation."""
+    """Load a finished model for generation (BatchNorm folded into the convolutions)."""
     model_dir = Path(model_dir)
     manifest = read_manifest(model_dir)
     if not is_complete(manifest):
@@ -155,11 +155,9 @@ def load_model(model_dir: str | Path, device: torch.device | str = "cpu") -> Sin
             f"{len(manifest['pyramid']['sizes'])} scales); resume it with `singan-seg train ... --resume`"
         )
     states = [load_scale(model_dir, manifest, n) for n in range(len(manifest["scales"]))]
-    for state in states:
-        for p in state.generator.parameters():
-            p.requires_grad_(False)
+    generators = [fold_batchnorm(s.generator).requires_grad_(False) for s in states]
     model = SinGANSegModel(
-        generators=[s.generator for s in states],
+        generators=generators,
         z_opts=[s.z_opt for s in states],
         noise_amps=[s.noise_amp for s in states],
         sizes=[tuple(s) for s in manifest["pyramid"]["sizes"]],
