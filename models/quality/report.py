@@ -16,8 +16,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..checkpoint import load_model
+from ..generate import generate
 from ..inputs import TrainingPair, load_pair, tensor_to_pair_arrays
 from ..preview import sample_grid
+from ..train import REAL_IMAGE_FILE, REAL_MASK_FILE, resolve_device
 from .diversity import MAX_PAIRWISE_SAMPLES, mean_pairwise_distance, pixel_std_ratio
 from .fidelity import swd_per_level
 from .figures import foreground_histogram, memorisation_chart
@@ -79,8 +82,6 @@ def read_samples_dir(samples_dir: str | Path) -> SampleSet:
 
 def read_model_real_pair(model_dir: str | Path) -> TrainingPair:
     """The training pair at the model's working size, as ``train`` stored it."""
-    from ..train import REAL_IMAGE_FILE, REAL_MASK_FILE
-
     model_dir = Path(model_dir)
     if not (model_dir / REAL_IMAGE_FILE).is_file():
         raise ValueError(
@@ -186,16 +187,37 @@ def _flags(report: dict) -> list[str]:
     return flags
 
 
-def write_figures(real_image: np.ndarray, real_mask: np.ndarray, samples: SampleSet, report: dict, out_dir: Path) -> dict:
-    """Write the PNG figures into ``out_dir``; returns {figure: file name}."""
+def write_figures(
+    real_image: np.ndarray, real_mask: np.ndarray, samples: SampleSet, report: dict, out_dir: Path, shareable: bool = False
+) -> dict:
+    """Write the PNG figures into ``out_dir``; returns {figure: file name}.
+
+    The sample grid starts with the real pair, unless ``shareable``: then the first
+    sample takes the real pair's place (the grid shows synthetic pairs only).
+    """
     masks_u8 = samples.masks.astype(np.uint8) * 255
-    sample_grid(real_image, real_mask, samples.images[:GRID_SAMPLES], masks_u8[:GRID_SAMPLES]).save(out_dir / FIGURES["samples"])
+    if shareable:
+        grid = sample_grid(samples.images[0], masks_u8[0], samples.images[1 : GRID_SAMPLES + 1], masks_u8[1 : GRID_SAMPLES + 1])
+    else:
+        grid = sample_grid(real_image, real_mask, samples.images[:GRID_SAMPLES], masks_u8[:GRID_SAMPLES])
+    grid.save(out_dir / FIGURES["samples"])
     shares = np.array([s["foreground_share"] for s in report["per_sample"]])
     foreground_histogram(shares, report["masks"]["real_foreground_share"]).save(out_dir / FIGURES["foreground_share"])
     nearest = np.array([min(s["distance"], s["distance_mirrored"]) for s in report["per_sample"]])
     flags = np.array([s["near_copy"] for s in report["per_sample"]])
     memorisation_chart(nearest, flags, report["memorisation"]["threshold"]).save(out_dir / FIGURES["memorisation"])
     return dict(FIGURES)
+
+
+def _without_paths(source: dict) -> dict:
+    """``source`` minus local paths and file names."""
+    out = {k: v for k, v in source.items() if k not in ("model_dir", "samples_dir")}
+    out["real"] = {k: v for k, v in source["real"].items() if k not in ("image", "mask")}
+    if "generation" in source:
+        out["generation"] = {k: v for k, v in source["generation"].items() if k != "model_dir"}
+        if out["generation"].get("style_transfer"):
+            out["generation"]["style_transfer"] = {k: v for k, v in out["generation"]["style_transfer"].items() if k != "vgg19_weights"}
+    return out
 
 
 def build_report(
@@ -209,6 +231,7 @@ def build_report(
     seed: int = 0,
     gen_start_scale: int = 0,
     device: str = "cpu",
+    shareable: bool = False,
 ) -> dict:
     """The quality report as a JSON-able dict; with ``out_dir``, also ``report.json`` and figures there.
 
@@ -217,6 +240,10 @@ def build_report(
     drawn from the model in ``model_dir`` with ``seed`` (the same samples as
     ``generate`` with that seed and count). The training pair is ``real`` (a loaded pair or image
     and mask paths; resized to the samples' size) or the one the model folder stores.
+
+    ``shareable``: for a report that leaves with the synthetic data (a generation
+    archive): the sample grid shows no real pair and ``source`` keeps no file paths or
+    names (they can identify patients), only sizes and generation settings.
     """
     started = time.monotonic()
     if model_dir is None and (real is None or (samples is None and samples_dir is None)):
@@ -232,10 +259,6 @@ def build_report(
         sample_set = samples if isinstance(samples, SampleSet) else samples_from_tensor(samples)
         source["samples"] = "given"
     else:
-        from ..checkpoint import load_model
-        from ..generate import generate
-        from ..train import resolve_device
-
         model = load_model(model_dir, device=resolve_device(device))
         sample_set = samples_from_tensor(generate(model, num_samples, seed=seed, gen_start_scale=gen_start_scale))
         source["samples"] = {"generated": num_samples, "seed": seed, "gen_start_scale": gen_start_scale}
@@ -248,12 +271,12 @@ def build_report(
     if real_pair.image.shape[:2] != size:
         source["real"]["resized_to"] = list(size)
 
-    report = {"format": FORMAT, "format_version": FORMAT_VERSION, "source": source}
+    report = {"format": FORMAT, "format_version": FORMAT_VERSION, "source": _without_paths(source) if shareable else source}
     report.update(compute_metrics(real_image, real_mask, sample_set, seed=seed))
     if out_dir is not None:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        report["figures"] = write_figures(real_image, real_mask, sample_set, report, out_dir)
+        report["figures"] = write_figures(real_image, real_mask, sample_set, report, out_dir, shareable)
     report["seconds"] = round(time.monotonic() - started, 3)
     if out_dir is not None:
         (out_dir / REPORT_FILE).write_text(json.dumps(report, indent=1))

@@ -14,8 +14,9 @@ from app.cli import main
 from models import generate, load_model, load_pair
 from models.inputs import pair_to_tensor
 from models.quality import FIGURES, REPORT_FILE, build_report, format_table
+from models.preview import overlay_outline
 from models.quality.masks import count_components
-from tests.quality.conftest import DATA, KVASIR
+from tests.quality.conftest import DATA, KVASIR, read_rgb
 
 
 def test_model_report_files_and_contents(kvasir_model, tmp_path):
@@ -81,13 +82,23 @@ def test_cli_evaluate_dataset_model_and_real_pair(kvasir_model, tmp_path, capsys
 
     assert main(["evaluate", str(data)]) == 0
     printed = capsys.readouterr().out
-    report = json.loads((data / "report" / REPORT_FILE).read_text())
-    assert report["source"]["model_dir"] == str(model.resolve()) and report["source"]["generation"]["num_samples"] == 4
+    text = (data / "report" / REPORT_FILE).read_text()
+    report = json.loads(text)
+    # A dataset's report travels with it: no local paths or file names of the training pair.
+    assert str(tmp_path) not in text and "cju0qkwl" not in text
+    assert report["source"]["generation"]["num_samples"] == 4 and report["source"]["real"] == {"size": [41, 49]}
     assert report["masks"]["uncertain_share"] is None and "thresholded when written" in report["masks"]["uncertain_note"]
+    # ... and its sample grid starts with a synthetic pair, not the training pair.
+    first = np.asarray(Image.open(data / "report" / FIGURES["samples"]))[:41, :49]
+    sample = read_rgb(data / "images" / "sample_00000.png"), np.asarray(Image.open(data / "masks" / "sample_00000.png"))
+    assert np.array_equal(first, overlay_outline(*sample))
     assert all(f"sample_0000{i}" in printed for i in range(4)) and "report written to" in printed
     # The same samples drawn from the model folder give the same mask statistics.
     assert main(["evaluate", str(model), "-n", "4", "-o", str(tmp_path / "model-report"), "--device", "cpu"]) == 0
     from_model = json.loads((tmp_path / "model-report" / REPORT_FILE).read_text())
+    assert from_model["source"]["model_dir"] == str(model.resolve())  # a model's report stays inside, like the model
+    first = np.asarray(Image.open(tmp_path / "model-report" / FIGURES["samples"]))[:41, :49]
+    assert np.array_equal(first, overlay_outline(read_rgb(model / "real_image.png"), np.asarray(Image.open(model / "real_mask.png"))))
     assert [s["foreground_share"] for s in from_model["per_sample"]] == [s["foreground_share"] for s in report["per_sample"]]
 
     raw = tmp_path / "raw"
@@ -102,7 +113,7 @@ def test_cli_evaluate_dataset_model_and_real_pair(kvasir_model, tmp_path, capsys
     image, mask = DATA / KVASIR[0], DATA / KVASIR[1]
     assert main(["evaluate", str(data), "--real", str(image), str(mask), "-o", str(tmp_path / "r")]) == 0
     real_source = json.loads((tmp_path / "r" / REPORT_FILE).read_text())["source"]["real"]
-    assert real_source == {"image": str(image), "mask": str(mask), "size": [529, 622], "resized_to": [41, 49]}
+    assert real_source == {"size": [529, 622], "resized_to": [41, 49]}
 
     assert main(["evaluate", str(tmp_path)]) == 2
     assert "neither a model folder" in capsys.readouterr().err
