@@ -32,7 +32,7 @@ def cluster(tmp_path_factory, redis_url, postgres_url):
         # Short timeouts so that a killed worker's job comes back within seconds.
         visibility_timeout=3,
         lease_seconds=2,
-        progress_interval=0.3,
+        progress_interval=0.2,
         worker_heartbeat=1,
     )
     # The API image runs exactly this before it starts.
@@ -91,7 +91,7 @@ def test_sigkilled_worker_job_resumes_from_the_last_finished_scale(cluster, kvas
         spawn()
     image, mask, _ = kvasir(1)
     pair = client.post("/v1/pairs", files=upload_files(image, mask)).json()
-    model = client.post("/v1/models", json={"pair_id": pair["id"], "preset": "smoke", "overrides": {"niter": 4}}).json()
+    model = client.post("/v1/models", json={"pair_id": pair["id"], "preset": "smoke", "overrides": {"niter": 5}}).json()
     path = f"/v1/models/{model['id']}"
     wait_for(lambda: (client.get(path).json()["progress"] or {}).get("scale", 0) >= 1, 120, "training to pass its first scale")
     running = [w for w in client.get("/healthz").json()["workers"]]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,33 +15,40 @@ from service_helpers import check_archive, free_port, service_env, stop, upload_
 
 
 @pytest.fixture
-def server(tmp_path):
-    port = free_port()
-    log = tmp_path / "serve.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"), "--log-level", "warning"],
-        env=service_env(progress_interval=0.5), stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+def serve(tmp_path):
+    """Start `singan-seg serve` on a data dir; returns (process, client) once its worker is up."""
+    started: list[tuple[subprocess.Popen, httpx.Client]] = []
 
-    def up():
-        if process.poll() is not None:
-            pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            return worker_ready(client)
-        except httpx.TransportError:
-            return False
+    def start(data_dir: Path) -> tuple[subprocess.Popen, httpx.Client]:
+        port = free_port()
+        log = tmp_path / f"serve{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "warning"],
+            env=service_env(progress_interval=0.2), stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        started.append((process, client))
 
-    wait_for(up, 90, lambda: f"the server and its worker to start; log:\n{log.read_text()[-3000:]}", interval=0.5)
-    yield client, tmp_path / "data"
-    client.close()
-    stop(process)
-    assert process.returncode == 0, log.read_text()[-3000:]
+        def up():
+            if process.poll() is not None:
+                pytest.fail(f"serve exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                return worker_ready(client)
+            except httpx.TransportError:
+                return False
+
+        wait_for(up, 90, lambda: f"the server and its worker to start; log:\n{log.read_text()[-3000:]}", interval=0.5)
+        return process, client
+
+    yield start
+    for process, client in started:
+        client.close()
+        stop(process)
 
 
-def test_upload_train_generate_download(server, kvasir):
-    client, data_dir = server
-    assert (data_dir / "singan-seg.sqlite").is_file() and (data_dir / "broker.sqlite").is_file()  # migrated by serve
+def test_upload_train_generate_download(serve, kvasir, tmp_path):
+    process, client = serve(tmp_path / "data")
+    assert (tmp_path / "data" / "singan-seg.sqlite").is_file() and (tmp_path / "data" / "broker.sqlite").is_file()  # migrated by serve
     image, mask, name = kvasir(0)
     pair = client.post("/v1/pairs", files=upload_files(image, mask, name))
     assert pair.status_code == 201, pair.text
@@ -55,3 +66,26 @@ def test_upload_train_generate_download(server, kvasir):
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
     rows = check_archive(archive.content, 3, [trained["id"]], seed=11)
     assert [r["pair_name"] for r in rows] == [name.rsplit(".", 1)[0]] * 3
+
+    stop(process)  # SIGTERM: a clean shutdown that also stops the worker
+    assert process.returncode == 0
+
+
+def test_training_resumes_after_the_service_was_killed(serve, kvasir, tmp_path):
+    data = tmp_path / "data"
+    process, client = serve(data)
+    pair = client.post("/v1/pairs", files=upload_files(*kvasir(1)[:2])).json()
+    model = client.post("/v1/models", json={"pair_id": pair["id"], "preset": "smoke", "overrides": {"niter": 5}}).json()
+    path = f"/v1/models/{model['id']}"
+    wait_for(lambda: (client.get(path).json()["progress"] or {}).get("scale", 0) >= 1, 120, "training to pass its first scale")
+    worker_pid = int(client.get("/healthz").json()["workers"][0]["id"].rsplit(":", 1)[1])
+    for pid in (worker_pid, process.pid):  # a crash: nothing gets to clean up
+        os.kill(pid, signal.SIGKILL)
+    process.wait()
+    finished_at_kill = len(json.loads((data / "blobs" / "models" / model["id"] / "model.json").read_text())["scales"])
+    assert 1 <= finished_at_kill < 4
+
+    _, client = serve(data)  # re-queues the interrupted job
+    done = wait_status(client, path, {"succeeded", "failed"}, timeout=180)
+    assert done["status"] == "succeeded", done["error"]
+    assert [run["start_scale"] for run in done["runs"]] == [0, finished_at_kill]
