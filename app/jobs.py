@@ -6,22 +6,19 @@ The database is the source of truth for a job's state; Celery only carries the i
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import Conflict, NotFound, Unavailable
 from .orm import ACTIVE, CANCELLED, FINISHED, QUEUED, RUNNING, Base, Generation, TrainedModel, utcnow
 from .queue import GENERATE_TASK, TRAIN_TASK, enqueue
+from .services import Services
 from .storage import model_prefix
-
-if TYPE_CHECKING:
-    from .services import Services
 
 log = logging.getLogger(__name__)
 JobT = TypeVar("JobT", TrainedModel, Generation)
@@ -92,7 +89,7 @@ def claim(sessions: sessionmaker[Session], cls: type[JobT], job_id: str, worker_
             update(cls)
             .where(cls.id == job_id)
             .where(or_(cls.status == QUEUED, (cls.status == RUNNING) & or_(cls.heartbeat_at.is_(None), cls.heartbeat_at < stale)))
-            .values(status=RUNNING, worker_id=worker_id, heartbeat_at=now, attempts=cls.attempts + 1, started_at=now)
+            .values(status=RUNNING, worker_id=worker_id, heartbeat_at=now, attempts=cls.attempts + 1, started_at=func.coalesce(cls.started_at, now))
         )
         session.commit()
         if result.rowcount == 1:

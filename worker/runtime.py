@@ -8,10 +8,10 @@ import socket
 import threading
 from functools import lru_cache
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import check_migrated
+from app.db import NotMigrated, check_migrated
 from app.orm import Worker, utcnow
 from app.services import Services, build_services
 from app.settings import get_settings
@@ -46,10 +46,18 @@ def _beat_forever(svc: Services, device: str) -> None:
         _stop.wait(svc.settings.worker_heartbeat)
 
 
+@worker_init.connect
+def _refuse_unmigrated(**_kwargs) -> None:
+    try:
+        check_migrated(services().engine)
+    except NotMigrated as exc:
+        log.critical("%s", exc)
+        raise SystemExit(2) from None  # SystemExit passes Celery's signal dispatch; an Exception would be logged and ignored
+
+
 @worker_ready.connect
 def _on_ready(**_kwargs) -> None:
     svc = services()
-    check_migrated(svc.engine)  # refuse to run jobs against a schema this code does not know
     threading.Thread(target=_beat_forever, args=(svc, device_name()), name="worker-heartbeat", daemon=True).start()
     log.info("worker %s ready on %s, queue %s", WORKER_ID, device_name(), svc.settings.queue)
 

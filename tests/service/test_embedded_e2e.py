@@ -89,3 +89,10 @@ def test_training_resumes_after_the_service_was_killed(serve, kvasir, tmp_path):
     done = wait_status(client, path, {"succeeded", "failed"}, timeout=180)
     assert done["status"] == "succeeded", done["error"]
     assert [run["start_scale"] for run in done["runs"]] == [0, finished_at_kill]
+
+
+def test_worker_refuses_an_unmigrated_database(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--data-dir", str(tmp_path)], env=service_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "is at schema revision none" in result.stderr and "run `alembic upgrade head`" in result.stderr
