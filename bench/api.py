@@ -6,7 +6,7 @@ idle worker, and status-poll latency (p50, p99) with C concurrent clients.
     python bench/api.py [--uploads 100] [--clients 50] [--seconds 10] [--poll-interval 0]
 
 ``--poll-interval 0`` makes every client poll back to back (a saturation test); a positive
-interval paces each client like a script polling a job.
+interval paces each client like a script polling a job (clients start at random offsets).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def bench_polls(base_url: str, model_id: str, clients: int, seconds: float, inte
 
     async def poller(http: httpx.AsyncClient, stop_at: float) -> None:
         nonlocal errors
+        await asyncio.sleep(random.uniform(0, interval))  # independent scripts do not poll in lockstep
         while time.perf_counter() < stop_at:
             t0 = time.perf_counter()
             r = await http.get(f"/v1/models/{model_id}")
