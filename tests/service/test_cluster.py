@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from service_helpers import check_archive, free_port, service_env, start_worker, stop, upload_files, wait_for, wait_status, worker_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,10 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, redis_url, postgres_url):
     tmp = tmp_path_factory.mktemp("cluster")
+    queue = f"singan-test-{uuid.uuid4().hex[:8]}"
     env = service_env(
         database_url=postgres_url,
         broker_url=redis_url,
-        queue=f"singan-test-{uuid.uuid4().hex[:8]}",
+        queue=queue,
         data_dir=tmp / "shared",
         # Short timeouts so that a killed worker's job comes back within seconds.
         visibility_timeout=3,
@@ -60,6 +62,9 @@ def cluster(tmp_path_factory, redis_url, postgres_url):
     client.close()
     for process in [api, *workers]:
         stop(process)
+    broker = redis.Redis.from_url(redis_url)
+    for key in broker.scan_iter(f"*{queue}*"):  # the queue and kombu's bindings of this run
+        broker.delete(key)
 
 
 def test_health_reports_the_cluster_components(cluster):
