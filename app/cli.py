@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale-v", type=float, default=1.0, help="vertical size factor (0.25-4, needs --gen-start-scale 0)")
     p.add_argument("--scale-h", type=float, default=1.0, help="horizontal size factor (0.25-4, needs --gen-start-scale 0)")
-    p.add_argument("--batch-size", type=int, default=16, help="samples per forward pass")
+    p.add_argument("--batch-size", type=int, help="samples per forward pass (default: 16 on a GPU, 1 on a CPU, where batches are slower)")
     p.add_argument("--prefix", default="sample_", help="file name prefix")
     p.add_argument("--raw-mask", action="store_true", help="write the mask channel as greyscale instead of thresholding to {0, 255}")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
