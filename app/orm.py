@@ -91,6 +91,8 @@ class TrainedModel(Job, Base):
     metrics: Mapped[dict[str, Any] | None]
     # One entry per worker run: which scale it started from (resumes skip finished scales).
     runs: Mapped[list[Any]] = mapped_column(default=list)
+    # Set when the model succeeded but its quality report (models/<id>/report/) could not be computed.
+    report_error: Mapped[str | None] = mapped_column(Text)
 
     pair: Mapped[Pair] = relationship(back_populates="models")
 

@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.quality import FIGURES
+
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FigureName = Literal[tuple(FIGURES)]  # the figures of a quality report: samples, foreground_share, memorisation
 ID_EXAMPLE = "3f2b8c1d9e0a4b6c8d7e6f5a4b3c2d1e"
 
 
@@ -83,6 +86,7 @@ class ModelOut(_Out):
     num_scales: int | None
     metrics: dict[str, Any] | None = Field(description="per-scale seconds and final losses, once succeeded")
     runs: list[TrainingRun]
+    report_error: str | None = Field(description="why a succeeded model has no quality report (the model is usable)")
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None
@@ -103,9 +107,10 @@ class GenerationCreate(BaseModel):
 
 
 class GenerationProgressOut(BaseModel):
-    samples: int = Field(description="pairs generated so far")
+    stage: Literal["generating", "style_transfer", "report", "archive"] | None = Field(None, description="what the worker is doing; null once finished")
+    samples: int = Field(description="pairs finished so far (generated, and restyled when asked)")
     total: int
-    fraction: float
+    fraction: float = Field(description="share of the work done; with style transfer, restyling is counted and generating is not")
 
 
 class ArchiveOut(_Out):
@@ -132,6 +137,41 @@ class GenerationOut(_Out):
     finished_at: datetime | None
 
 
+REPORT_EXAMPLE = {
+    "model_id": ID_EXAMPLE,
+    "report": {
+        "format": "singan-seg-quality-report",
+        "format_version": 1,
+        "samples": {"count": 16, "size": [41, 49]},
+        "fidelity": {"swd_mean": 0.41, "real_vs_real_mean": 0.12, "levels": ["..."]},
+        "diversity": {"pixel_std_ratio": 0.38, "mean_pairwise_distance": 0.52, "pairwise_samples": 16},
+        "masks": {"real_foreground_share": 0.28, "foreground_share": {"mean": 0.3, "std": 0.06, "min": 0.19, "max": 0.41}, "empty": [], "full": []},
+        "memorisation": {"threshold": 0.35, "min_distance": 0.48, "near_copies": []},
+        "per_sample": ["..."],
+        "flags": [],
+        "figures": {"samples": "samples.png", "foreground_share": "foreground_share.png", "memorisation": "memorisation.png"},
+    },
+    "figures": {name: f"/v1/models/{ID_EXAMPLE}/report/figures/{name}" for name in FIGURES},
+}
+
+
+class ReportOut(BaseModel):
+    """One model's quality report (docs/quality.md) with links to its figures."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [REPORT_EXAMPLE]})
+
+    model_id: str
+    report: dict[str, Any] = Field(description="report.json: fidelity, diversity, masks, memorisation, per_sample, flags")
+    figures: dict[str, str] = Field(description="figure name -> path of its PNG on this API")
+
+
+class GenerationReportOut(BaseModel):
+    generation_id: str = Field(examples=[ID_EXAMPLE])
+    reports: list[ReportOut] = Field(
+        description="one shareable report per model, in request order, on exactly the pairs of the archive (also in it, under reports/MODEL_ID/)"
+    )
+
+
 class ComponentOut(BaseModel):
     ok: bool
     detail: str
@@ -151,4 +191,4 @@ class HealthOut(BaseModel):
     storage: ComponentOut
     workers: list[WorkerOut] = Field(description="workers seen recently, with their device (cpu or cuda)")
     gpu: ComponentOut = Field(description="ok when a live worker trains on CUDA")
-    style_transfer: ComponentOut = Field(description="ok when the VGG19 weights file is configured and present")
+    style_transfer: ComponentOut = Field(description="ok when the VGG19 weights file is present (SINGAN_SEG_VGG19_WEIGHTS, else the torch hub folder)")

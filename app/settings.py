@@ -14,6 +14,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.quality.report import DEFAULT_SAMPLES
+from models.style_transfer import DEFAULT_STEPS
+from models.vgg19 import find_vgg19_weights
+
 
 class Settings(BaseSettings):
     # env_ignore_empty: `VAR=` (as compose passes an unset optional) means "not set".
@@ -42,7 +46,11 @@ class Settings(BaseSettings):
     generate_batch_size: int = Field(16, gt=0)
 
     # Style transfer (issue 4): the VGG19 weights file, never downloaded.
-    vgg19_weights: Path | None = None
+    vgg19_weights: Path | None = Field(None, description="default: torchvision's file in the torch hub checkpoints folder")
+    style_steps: int = Field(DEFAULT_STEPS, gt=0, description="style transfer optimisation steps per image (SPEC section 7)")
+
+    # Quality reports (issue 4): the worker writes one after each training, drawing this many samples.
+    model_report_samples: int = Field(DEFAULT_SAMPLES, ge=2, description="samples a model's report draws (2 or more, for diversity)")
 
     @property
     def embedded(self) -> bool:
@@ -61,9 +69,13 @@ class Settings(BaseSettings):
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
 
-    @property
-    def vgg19_present(self) -> bool:
-        return self.vgg19_weights is not None and self.vgg19_weights.is_file()
+    def vgg19_file(self) -> Path:
+        """The VGG19 weights style transfer uses: ``vgg19_weights``, else the torch hub copy.
+
+        The one place that decides presence (health, the 409, the workers, as the CLI does);
+        raises ``models.vgg19.VGG19WeightsError`` naming the file to provide.
+        """
+        return find_vgg19_weights(self.vgg19_weights)
 
 
 @lru_cache

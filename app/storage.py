@@ -31,6 +31,19 @@ def generation_prefix(generation_id: str) -> str:
     return f"generations/{generation_id}"
 
 
+def model_report_prefix(model_id: str) -> str:
+    return f"{model_prefix(model_id)}/report"
+
+
+def generation_reports_prefix(generation_id: str) -> str:
+    """The shareable report of each model of a generation, in ``<prefix>/<model id>/``."""
+    return f"{generation_prefix(generation_id)}/reports"
+
+
+def generation_report_prefix(generation_id: str, model_id: str) -> str:
+    return f"{generation_reports_prefix(generation_id)}/{model_id}"
+
+
 class LocalStore:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()

@@ -1,4 +1,4 @@
-"""The generation archive: ``images/``, ``masks/`` and ``manifest.csv`` in one zip."""
+"""The generation archive: ``images/``, ``masks/``, ``manifest.csv`` and ``reports/`` in one zip."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 MANIFEST_FIELDS = ("image", "mask", "model_id", "pair_name", "sample_index", "seed", "gen_start_scale", "style_transfer")
 
 
-def build_archive(pairs_dir: Path, rows: list[dict], target: Path) -> tuple[int, str]:
-    """Zip ``pairs_dir/images/*.png`` and ``masks/*.png`` listed in ``rows`` plus the manifest.
+def build_archive(pairs_dir: Path, rows: list[dict], reports_dir: Path, target: Path) -> tuple[int, str]:
+    """Zip ``pairs_dir/images/*.png`` and ``masks/*.png`` listed in ``rows``, the manifest, and
+    every file under ``reports_dir`` (``MODEL_ID/report.json`` and figures) as ``reports/...``.
 
     Written to a temporary name and renamed, so a zip at ``target`` is always complete.
     Returns (size in bytes, sha256).
@@ -23,12 +24,15 @@ def build_archive(pairs_dir: Path, rows: list[dict], target: Path) -> tuple[int,
     writer.writeheader()
     writer.writerows(rows)
     partial = target.with_name(target.name + ".partial")
-    # PNGs are already compressed: store them, deflate only the manifest.
+    # PNGs are already compressed: store them, deflate only the manifest and report.json files.
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as zf:
         for row in rows:
             zf.write(pairs_dir / row["image"], row["image"])
             zf.write(pairs_dir / row["mask"], row["mask"])
         zf.writestr("manifest.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+        for path in sorted(p for p in reports_dir.rglob("*") if p.is_file()):
+            deflate = zipfile.ZIP_DEFLATED if path.suffix == ".json" else None
+            zf.write(path, f"reports/{path.relative_to(reports_dir).as_posix()}", compress_type=deflate)
     digest = hashlib.sha256()
     with open(partial, "rb") as f:
         while chunk := f.read(1024 * 1024):

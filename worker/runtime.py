@@ -1,4 +1,4 @@
-"""Per-process worker state: services, identity, and the liveness row ``/healthz`` reads."""
+"""Per-process worker state: services, identity, the loaded VGG19, and the liveness row ``/healthz`` reads."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,6 +16,7 @@ from app.db import NotMigrated, check_migrated
 from app.orm import Worker, utcnow
 from app.services import Services, build_services
 from app.settings import get_settings
+from models.vgg19 import VGG19Features, load_vgg19
 
 log = logging.getLogger(__name__)
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -31,6 +33,13 @@ def device_name() -> str:
     from models.train import resolve_device
 
     return str(resolve_device(get_settings().device))
+
+
+@lru_cache(maxsize=1)
+def vgg19(path: Path, device: str) -> VGG19Features:
+    """The style-transfer network, loaded once per worker process (reading the file costs
+    about 0.5 GB of I/O) and kept for the next generation; another file or device replaces it."""
+    return load_vgg19(path, device)
 
 
 def _beat_forever(svc: Services, device: str) -> None:

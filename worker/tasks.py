@@ -1,4 +1,4 @@
-"""Celery tasks: train a model; generate a dataset and zip it.
+"""Celery tasks: train a model and report on it; generate a dataset, report on it and zip both.
 
 Each task carries only a job id. The job's row is claimed with a conditional UPDATE
 (one worker per job), progress and a lease heartbeat go to the database at most once
@@ -9,21 +9,29 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
+import torch
 from PIL import Image
 
 from app import jobs
 from app.orm import CANCELLED, FAILED, SUCCEEDED, Archive, Generation, Pair, TrainedModel, utcnow
 from app.queue import GENERATE_TASK, TRAIN_TASK
 from app.services import Services
-from app.storage import generation_prefix, model_prefix, pair_prefix
+from app.storage import generation_prefix, generation_report_prefix, generation_reports_prefix, model_prefix, model_report_prefix, pair_prefix
 from models import TrainingCancelled, TrainProgress, generate, load_model, load_pair, preset, read_manifest, train, write_pairs
+from models.quality import build_report, samples_from_tensor
+from models.style_transfer import StyleProgressFn, stylize_samples
 from models.train import REAL_IMAGE_FILE, resolve_device
+from models.vgg19 import VGG19Features
 
+from . import runtime
 from .archive import build_archive
 from .celery_app import celery
 from .runtime import WORKER_ID, services
@@ -39,7 +47,7 @@ class Reporter:
         self.last = 0.0
         self.stop = False
 
-    def __call__(self, progress: dict[str, Any]) -> None:
+    def __call__(self, progress: dict[str, Any] | None) -> None:
         now = time.monotonic()
         if now - self.last >= self.svc.settings.progress_interval:
             self.last = now
@@ -47,6 +55,26 @@ class Reporter:
 
     def should_stop(self) -> bool:
         return self.stop
+
+    @contextmanager
+    def keepalive(self, progress: dict[str, Any] | None = None) -> Iterator[None]:
+        """Keep writing ``progress`` (renewing the lease, noting a cancel) from a thread while
+        a step with no progress callback runs: a report on many samples or a big zip can
+        outlast ``lease_seconds``."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.svc.settings.progress_interval):
+                self(progress)
+
+        self(progress)
+        thread = threading.Thread(target=beat, name=f"lease-{self.job_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def finish(self, status: str, **values: Any) -> bool:
         return jobs.finish(self.svc.sessions, self.cls, self.job_id, WORKER_ID, status, **values)
@@ -110,11 +138,22 @@ def run_training(svc: Services, row: TrainedModel) -> None:
         log.exception("training %s failed", row.id)
         reporter.finish(FAILED, error=f"{type(exc).__name__}: {exc}")
         return
+    report_error = None
+    report_dir = store.path(model_report_prefix(row.id))
+    shutil.rmtree(report_dir, ignore_errors=True)  # no figure of an earlier attempt survives
+    try:
+        # Not shareable: shows the training pair, and stays inside with the model.
+        with reporter.keepalive():
+            build_report(model_dir, report_dir, num_samples=settings.model_report_samples, device=settings.device)
+    except Exception as exc:  # the trained model is usable without its report; the API says why it is missing
+        log.exception("quality report of model %s failed", row.id)
+        report_error = f"{type(exc).__name__}: {exc}"
     manifest = read_manifest(model_dir)
     scales = manifest["scales"]
     height, width = manifest["pyramid"]["sizes"][-1]
     reporter.finish(
         SUCCEEDED,
+        report_error=report_error,
         num_scales=len(scales),
         progress={"scale": len(scales) - 1, "scales": len(scales), "iteration": config.niter, "iterations": config.niter, "fraction": 1.0, "eta_seconds": 0.0},
         metrics={
@@ -138,39 +177,63 @@ class _Stopped(Exception):
 
 
 def run_generation(svc: Services, row: Generation) -> None:
-    """Generate every model's samples in batches, then zip them; succeeded only with the zip in place."""
+    """Generate every model's samples in batches (restyled when asked), report on them, then
+    zip pairs and reports; succeeded only with the zip in place."""
     settings, store = svc.settings, svc.store
     reporter = Reporter(svc, Generation, row.id)
-    folder = store.path(generation_prefix(row.id))
-    work = folder / "pairs"
-    shutil.rmtree(work, ignore_errors=True)  # a redelivered job starts its samples afresh
-    total = len(row.model_ids) * row.samples_per_model
+    work = store.path(generation_prefix(row.id)) / "pairs"
+    reports = store.path(generation_reports_prefix(row.id))
+    for stale in (work, reports):  # a redelivered job starts afresh
+        shutil.rmtree(stale, ignore_errors=True)
+    n = row.samples_per_model
+    total = len(row.model_ids) * n
     rows: list[dict] = []
+
+    def at(stage: str, model_fraction: float = 0.0) -> dict[str, Any]:
+        """Progress: pairs of finished models plus the share done of the current one."""
+        finished = len(rows) + model_fraction * n
+        return {"stage": stage, "samples": int(finished), "total": total, "fraction": finished / total}
+
+    def advance(progress: dict[str, Any]) -> None:
+        reporter(progress)
+        if reporter.should_stop():
+            raise _Stopped
+
     try:
         device = resolve_device(settings.device)
+        # Load (or reuse) VGG19 first: missing weights fail the job before any generating.
+        vgg = runtime.vgg19(settings.vgg19_file(), str(device)) if row.style_transfer else None
         with svc.sessions() as session:
             pair_names = {m.id: m.pair.name for m in session.query(TrainedModel).filter(TrainedModel.id.in_(row.model_ids))}
         for index, model_id in enumerate(row.model_ids):
             model_dir = store.path(model_prefix(model_id))
             model = load_model(model_dir, device)
-
-            def on_batch(done: int, _total: int) -> None:
-                reporter({"samples": len(rows) + done, "total": total, "fraction": (len(rows) + done) / total})
-                if reporter.should_stop():
-                    raise _Stopped
-
-            samples = generate(model, row.samples_per_model, gen_start_scale=row.gen_start_scale, seed=row.seed, batch_size=settings.generate_batch_size, progress=on_batch)
-            if row.style_transfer:
-                samples = _stylize(samples, model_dir, settings.vgg19_weights, device)
-            names = [f"{index:03d}-{model_id[:8]}-{i:05d}" for i in range(row.samples_per_model)]
+            # With style transfer, generating is a sliver of the work: the fraction follows the restyling.
+            samples = generate(
+                model,
+                n,
+                gen_start_scale=row.gen_start_scale,
+                seed=row.seed,
+                batch_size=settings.generate_batch_size,
+                progress=lambda done, _total: advance(at("generating", 0.0 if vgg else done / n)),
+            )
+            if vgg is not None:
+                samples = _stylize(samples, model_dir, vgg, device, settings.style_steps, lambda p: advance(at("style_transfer", p.fraction)))
+            names = [f"{index:03d}-{model_id[:8]}-{i:05d}" for i in range(n)]
             write_pairs(samples, work, names)
             rows += [
                 {"image": f"images/{name}.png", "mask": f"masks/{name}.png", "model_id": model_id, "pair_name": pair_names.get(model_id, ""),
                  "sample_index": i, "seed": row.seed, "gen_start_scale": row.gen_start_scale, "style_transfer": str(row.style_transfer).lower()}
                 for i, name in enumerate(names)
             ]
+            # Shareable (it leaves in the archive): no training pair in the figures, no paths or file
+            # names; the archive's names, so a flagged near-copy names the file to leave out.
+            with reporter.keepalive(at("report")):
+                build_report(model_dir, store.path(generation_report_prefix(row.id, model_id)), samples=samples_from_tensor(samples, names), shareable=True)
+            advance(at("report"))  # a cancel during the report stops here
         key = f"{generation_prefix(row.id)}/archive.zip"
-        size, sha = build_archive(work, rows, store.path(key))
+        with reporter.keepalive(at("archive")):
+            size, sha = build_archive(work, rows, reports, store.path(key))
     except _Stopped:
         reporter.stopped()
         return
@@ -185,9 +248,7 @@ def run_generation(svc: Services, row: Generation) -> None:
         log.warning("generation %s was taken over before it could be marked succeeded", row.id)
 
 
-def _stylize(samples, model_dir, weights, device):
-    """Style transfer (SPEC section 7, issue 4): the model's training image is the style."""
-    from models.style_transfer import stylize_samples  # only loaded when a generation asks for it
-
+def _stylize(samples: torch.Tensor, model_dir: Path, vgg: VGG19Features, device: torch.device, steps: int, progress: StyleProgressFn) -> torch.Tensor:
+    """Style transfer (SPEC section 7): the model's training image is the style; masks stay as generated."""
     style = np.asarray(Image.open(model_dir / REAL_IMAGE_FILE).convert("RGB"))
-    return stylize_samples(samples, style, weights, device=device)
+    return stylize_samples(samples, style, vgg, steps=steps, device=device, progress=progress)

@@ -4,29 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
+from models.vgg19 import VGG19WeightsError
+
 from ..deps import ServicesDep, SessionDep
-from ..errors import Conflict, Invalid
+from ..errors import Conflict, Invalid, NotFound
 from ..jobs import get_or_404, request_cancel, submit
 from ..orm import FINISHED, SUCCEEDED, Generation, TrainedModel
 from ..queue import GENERATE_TASK
-from ..schemas import ErrorOut, GenerationCreate, GenerationOut, Status
-from ..settings import Settings
-from ..storage import generation_prefix
+from ..reports import PNG, check_succeeded, figure_path, read_report
+from ..schemas import ErrorOut, FigureName, GenerationCreate, GenerationOut, GenerationReportOut, Status
+from ..storage import generation_prefix, generation_report_prefix
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 ERRORS = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
-VGG19_HINT = "a VGG19 weights file in torchvision's format (vgg19-dcbb9e9d.pth, keys features.N.weight/bias)"
-
-
-def _check_style_transfer(settings: Settings) -> None:
-    if settings.vgg19_weights is None:
-        raise Conflict(f"style_transfer needs {VGG19_HINT}; set SINGAN_SEG_VGG19_WEIGHTS to its path on the workers and the API")
-    if not settings.vgg19_present:
-        raise Conflict(f"style_transfer needs {VGG19_HINT}, but SINGAN_SEG_VGG19_WEIGHTS={settings.vgg19_weights} is not a file")
 
 
 @router.post("", status_code=202, response_model=GenerationOut, responses=ERRORS)
@@ -46,7 +40,10 @@ def create_generation(body: GenerationCreate, services: ServicesDep, session: Se
         if body.gen_start_scale >= model.num_scales:
             raise Invalid(f"gen_start_scale: model {model_id} has {model.num_scales} scales, so it must be below {model.num_scales}")
     if body.style_transfer:
-        _check_style_transfer(settings)
+        try:
+            settings.vgg19_file()
+        except VGG19WeightsError as exc:
+            raise Conflict(f"style_transfer: {exc}") from None
     return submit(session, services, Generation(**body.model_dump()), GENERATE_TASK)
 
 
@@ -91,10 +88,11 @@ def delete_generation(generation_id: str, services: ServicesDep, session: Sessio
 @router.get(
     "/{generation_id}/archive",
     response_class=FileResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "images/, masks/ and manifest.csv"}, **ERRORS},
+    responses={200: {"content": {"application/zip": {}}, "description": "images/, masks/, manifest.csv and reports/"}, **ERRORS},
 )
 def download_archive(generation_id: str, services: ServicesDep, session: SessionDep) -> FileResponse:
-    """The zip: `images/NAME.png`, `masks/NAME.png` and `manifest.csv`. Supports HTTP range requests."""
+    """The zip: `images/NAME.png`, `masks/NAME.png`, `manifest.csv` and each model's shareable
+    quality report in `reports/MODEL_ID/` (`report.json` and its PNG figures). Supports HTTP range requests."""
     generation = get_or_404(session, Generation, generation_id)
     if generation.archive is None:
         raise Conflict(f"generation {generation_id} is {generation.status}; the archive exists once it has succeeded")
@@ -103,3 +101,40 @@ def download_archive(generation_id: str, services: ServicesDep, session: Session
         media_type="application/zip",
         filename=f"singan-seg-{generation_id}.zip",
     )
+
+
+def _no_report(generation_id: str, model_id: str) -> str:
+    return f"generation {generation_id} has no quality report for model {model_id}"
+
+
+@router.get("/{generation_id}/report", response_model=GenerationReportOut, responses=ERRORS)
+def get_generation_report(generation_id: str, request: Request, services: ServicesDep, session: SessionDep) -> GenerationReportOut:
+    """The quality report of each model's pairs in the archive (restyled ones when style
+    transfer was asked), the same files as the archive's `reports/`. Shareable: no training
+    pair in the figures, no file names or paths."""
+    generation = get_or_404(session, Generation, generation_id)
+    check_succeeded(generation)
+    reports = [
+        read_report(
+            services.store,
+            generation_report_prefix(generation_id, model_id),
+            model_id,
+            lambda name, model_id=model_id: str(
+                request.app.url_path_for("get_generation_report_figure", generation_id=generation_id, model_id=model_id, name=name)
+            ),
+            _no_report(generation_id, model_id),
+        )
+        for model_id in generation.model_ids
+    ]
+    return GenerationReportOut(generation_id=generation_id, reports=reports)
+
+
+@router.get("/{generation_id}/report/{model_id}/figures/{name}", response_class=FileResponse, responses={**PNG, **ERRORS})
+def get_generation_report_figure(generation_id: str, model_id: str, name: FigureName, services: ServicesDep, session: SessionDep) -> FileResponse:
+    """A figure of one model's report in this generation: `samples` (synthetic pairs only), `foreground_share`, `memorisation`."""
+    generation = get_or_404(session, Generation, generation_id)
+    if model_id not in generation.model_ids:
+        raise NotFound(f"generation {generation_id} has no model {model_id}")
+    check_succeeded(generation)
+    prefix = generation_report_prefix(generation_id, model_id)
+    return FileResponse(figure_path(services.store, prefix, name, _no_report(generation_id, model_id)), media_type="image/png")

@@ -42,7 +42,6 @@ def healthz(services: ServicesDep) -> JSONResponse:
 
     workers = live_workers() if database.ok else []
     cuda = [w.id for w in workers if w.device.startswith("cuda")]
-    weights = settings.vgg19_weights
     body = HealthOut(
         status="ok",
         mode="embedded" if settings.embedded else "cluster",
@@ -51,12 +50,7 @@ def healthz(services: ServicesDep) -> JSONResponse:
         storage=_probe(lambda: services.store.check() or str(services.store.root)),
         workers=workers,
         gpu=ComponentOut(ok=bool(cuda), detail=f"CUDA workers: {', '.join(cuda)}" if cuda else "no live worker has a CUDA device"),
-        style_transfer=ComponentOut(
-            ok=settings.vgg19_present,
-            detail=f"VGG19 weights at {weights}" if settings.vgg19_present else (
-                f"SINGAN_SEG_VGG19_WEIGHTS={weights} is not a file" if weights else "SINGAN_SEG_VGG19_WEIGHTS is not set; style_transfer is unavailable"
-            ),
-        ),
+        style_transfer=_probe(lambda: f"VGG19 weights at {settings.vgg19_file()}"),
     )
     if not (body.database.ok and body.broker.ok and body.storage.ok):
         body.status = "degraded"

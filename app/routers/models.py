@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
 from sqlalchemy import select
 
 from models import InputError, preset
@@ -15,7 +16,9 @@ from ..errors import Invalid
 from ..jobs import delete_models, get_or_404, request_cancel, submit
 from ..orm import Pair, TrainedModel
 from ..queue import TRAIN_TASK
-from ..schemas import ErrorOut, ModelCreate, ModelOut, Status
+from ..reports import PNG, check_succeeded, figure_path, read_report
+from ..schemas import ErrorOut, FigureName, ModelCreate, ModelOut, ReportOut, Status
+from ..storage import model_report_prefix
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}}
@@ -72,3 +75,31 @@ def delete_model(model_id: str, services: ServicesDep, session: SessionDep) -> N
     session.commit()
     for prefix in prefixes:
         services.store.delete(prefix)
+
+
+def _no_report(model: TrainedModel) -> str:
+    return f"model {model.id} succeeded without a quality report" + (f" (computing it failed: {model.report_error})" if model.report_error else "")
+
+
+@router.get("/{model_id}/report", response_model=ReportOut, responses=ERRORS)
+def get_model_report(model_id: str, request: Request, services: ServicesDep, session: SessionDep) -> ReportOut:
+    """The model's quality report, computed by the worker right after training on
+    `SINGAN_SEG_MODEL_REPORT_SAMPLES` samples (seed 0). It shows the training pair, so,
+    like the model, it stays inside; the shareable reports are those of generations."""
+    model = get_or_404(session, TrainedModel, model_id)
+    check_succeeded(model)
+    return read_report(
+        services.store,
+        model_report_prefix(model_id),
+        model_id,
+        lambda name: str(request.app.url_path_for("get_model_report_figure", model_id=model_id, name=name)),
+        _no_report(model),
+    )
+
+
+@router.get("/{model_id}/report/figures/{name}", response_class=FileResponse, responses={**PNG, **ERRORS})
+def get_model_report_figure(model_id: str, name: FigureName, services: ServicesDep, session: SessionDep) -> FileResponse:
+    """A figure of the model's quality report: `samples` (the training pair, then samples with mask outlines), `foreground_share`, `memorisation`."""
+    model = get_or_404(session, TrainedModel, model_id)
+    check_succeeded(model)
+    return FileResponse(figure_path(services.store, model_report_prefix(model_id), name, _no_report(model)), media_type="image/png")

@@ -10,6 +10,7 @@ import uuid
 from typing import Callable, Iterator
 
 import pytest
+from service_helpers import embedded_client
 
 POLYPS = ("cju0qkwl35piu0993l0dewei2.jpg", "cju0qoxqj9q6s0835b43399p4.jpg")
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -17,28 +18,21 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
 
 @pytest.fixture(autouse=True)
-def _no_service_env(monkeypatch) -> None:
-    """Settings come from each test, never from the developer's environment."""
+def _no_service_env(monkeypatch, tmp_path_factory) -> None:
+    """Settings come from each test, never from the developer's environment, nor does a
+    VGG19 file in the developer's torch hub folder (an empty TORCH_HOME instead)."""
     for key in [k for k in os.environ if k.startswith("SINGAN_SEG_")]:
         monkeypatch.delenv(key)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch-home")))
 
 
 @pytest.fixture
 def make_client(tmp_path) -> Iterator[Callable[..., object]]:
     """Build an in-process API (TestClient) on a fresh migrated embedded data dir."""
-    from fastapi.testclient import TestClient
-
-    from app.db import migrate
-    from app.main import create_app
-    from app.settings import Settings
-
     clients = []
 
     def make(**overrides):
-        settings = Settings(data_dir=tmp_path / f"data{len(clients)}", **overrides)
-        settings.data_dir.mkdir(parents=True)
-        migrate(settings.db_url)
-        clients.append(TestClient(create_app(settings)))
+        clients.append(embedded_client(tmp_path / f"data{len(clients)}", **overrides))
         return clients[-1]
 
     yield make

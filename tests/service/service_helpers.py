@@ -21,6 +21,20 @@ from PIL import Image
 SMOKE = {"preset": "smoke", "overrides": {"niter": 1}}
 
 
+def embedded_client(data_dir: Path, **overrides):
+    """An in-process API (TestClient) on a freshly migrated embedded data dir."""
+    from fastapi.testclient import TestClient
+
+    from app.db import migrate
+    from app.main import create_app
+    from app.settings import Settings
+
+    settings = Settings(data_dir=data_dir, **overrides)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.db_url)
+    return TestClient(create_app(settings))
+
+
 def upload_files(image: bytes, mask: bytes, name: str = "x.jpg") -> dict:
     return {"image": (name, image, "image/jpeg"), "mask": (name, mask, "image/jpeg")}
 
@@ -52,14 +66,16 @@ def wait_status(client, path: str, statuses: set[str], timeout: float) -> dict:
     return wait_for(reached, timeout, lambda: f"{path} to reach {statuses}; last state: {seen[-1]}")
 
 
-def check_archive(content: bytes, expected_pairs: int, model_ids: list[str], seed: int) -> list[dict]:
-    """The archive holds matching images/ and masks/, binary masks and one manifest row per pair."""
+def check_archive(content: bytes, expected_pairs: int, model_ids: list[str], seed: int, style_transfer: bool = False) -> list[dict]:
+    """The archive holds matching images/ and masks/, binary masks, one manifest row per pair
+    and a report.json per model under reports/."""
     with zipfile.ZipFile(io.BytesIO(content)) as zf:
         names = zf.namelist()
         images = sorted(n[len("images/") :] for n in names if n.startswith("images/"))
         masks = sorted(n[len("masks/") :] for n in names if n.startswith("masks/"))
         assert len(images) == expected_pairs and images == masks
         rows = list(csv.DictReader(io.StringIO(zf.read("manifest.csv").decode())))
+        assert sorted(n for n in names if n.endswith("/report.json")) == sorted(f"reports/{m}/report.json" for m in model_ids)
         for name in masks:
             mask = np.asarray(Image.open(io.BytesIO(zf.read(f"masks/{name}"))))
             assert set(np.unique(mask)) <= {0, 255}, f"mask {name} is not binary"
@@ -68,7 +84,7 @@ def check_archive(content: bytes, expected_pairs: int, model_ids: list[str], see
     assert sorted(r["image"] for r in rows) == [f"images/{n}" for n in images]
     assert all(r["mask"] == r["image"].replace("images/", "masks/", 1) for r in rows)
     assert {r["model_id"] for r in rows} == set(model_ids)
-    assert all(r["seed"] == str(seed) and r["gen_start_scale"] == "0" and r["style_transfer"] == "false" for r in rows)
+    assert all(r["seed"] == str(seed) and r["gen_start_scale"] == "0" and r["style_transfer"] == str(style_transfer).lower() for r in rows)
     return rows
 
 
@@ -120,3 +136,21 @@ def run_job(client, kind: str, job_id: str) -> None:
     assert jobs.claim(svc.sessions, cls, job_id, WORKER_ID, svc.settings.lease_seconds).claimed
     with svc.sessions() as session:
         run(svc, session.get(cls, job_id))
+
+
+def finished_model(client, pair_id: str) -> str:
+    """A succeeded model row as a worker leaves it, without training (for request checks); returns its id."""
+    from app.orm import TrainedModel
+
+    with client.app.state.services.sessions() as session:
+        model = TrainedModel(pair_id=pair_id, preset="smoke", status="succeeded", num_scales=4)
+        session.add(model)
+        session.commit()
+        return model.id
+
+
+def train_smoke(client, pair_id: str) -> dict:
+    """Train a tiny smoke model with the worker's code in this process; returns the model's final state."""
+    model = client.post("/v1/models", json={"pair_id": pair_id, **SMOKE}).json()
+    run_job(client, "model", model["id"])
+    return client.get(f"/v1/models/{model['id']}").json()

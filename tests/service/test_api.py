@@ -13,24 +13,16 @@ import zipfile
 
 import numpy as np
 import pytest
-from service_helpers import SMOKE, check_archive, png_bytes, run_job, upload_files, wait_for
+from service_helpers import SMOKE, check_archive, embedded_client, finished_model, png_bytes, run_job, train_smoke, upload_files, wait_for
 
 from app.db import NotMigrated
-from app.orm import TrainedModel, Worker
+from app.orm import Worker
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     """One embedded service for the module; tests use their own resources by id."""
-    from fastapi.testclient import TestClient
-
-    from app.db import migrate
-    from app.main import create_app
-    from app.settings import Settings
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("api"), progress_interval=0.2)
-    migrate(settings.db_url)
-    with TestClient(create_app(settings)) as client:
+    with embedded_client(tmp_path_factory.mktemp("api"), progress_interval=0.2) as client:
         yield client
 
 
@@ -44,9 +36,7 @@ def pair(api, kvasir) -> dict:
 
 @pytest.fixture(scope="module")
 def trained(api, pair) -> dict:
-    model = api.post("/v1/models", json={"pair_id": pair["id"], **SMOKE}).json()
-    run_job(api, "model", model["id"])
-    return api.get(f"/v1/models/{model['id']}").json()
+    return train_smoke(api, pair["id"])
 
 
 def blob_files(client) -> list[str]:
@@ -62,7 +52,9 @@ def test_health_reports_each_component(api):
     assert body["status"] == "ok" and body["mode"] == "embedded"
     assert body["database"]["ok"] and body["broker"]["ok"] and body["storage"]["ok"]
     assert body["broker"]["detail"].startswith("sqla+sqlite:///")
-    assert body["style_transfer"] == {"ok": False, "detail": "SINGAN_SEG_VGG19_WEIGHTS is not set; style_transfer is unavailable"}
+    assert body["style_transfer"]["ok"] is False
+    assert body["style_transfer"]["detail"].startswith("VGG19WeightsError: style transfer needs torchvision's ImageNet VGG19 weights vgg19-dcbb9e9d.pth")
+    assert "or set SINGAN_SEG_VGG19_WEIGHTS to its path" in body["style_transfer"]["detail"]
     assert body["gpu"]["ok"] is False
 
 
@@ -102,9 +94,11 @@ def test_openapi_documents_every_route_with_examples(api):
         ("POST", "/v1/models"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"), ("POST", "/v1/models/{model_id}/cancel"),
         ("DELETE", "/v1/models/{model_id}"), ("POST", "/v1/generations"), ("GET", "/v1/generations/{generation_id}"),
         ("GET", "/v1/generations/{generation_id}/archive"), ("POST", "/v1/generations/{generation_id}/cancel"),
+        ("GET", "/v1/models/{model_id}/report"), ("GET", "/v1/models/{model_id}/report/figures/{name}"),
+        ("GET", "/v1/generations/{generation_id}/report"), ("GET", "/v1/generations/{generation_id}/report/{model_id}/figures/{name}"),
     }
     schemas = spec["components"]["schemas"]
-    assert schemas["ModelCreate"]["examples"] and schemas["GenerationCreate"]["examples"]
+    assert schemas["ModelCreate"]["examples"] and schemas["GenerationCreate"]["examples"] and schemas["ReportOut"]["examples"]
     assert "application/zip" in spec["paths"]["/v1/generations/{generation_id}/archive"]["get"]["responses"]["200"]["content"]
     assert api.get("/docs").status_code == 200
 
@@ -308,7 +302,7 @@ def test_generation_archive_end_to_end(api, trained):
     assert not_ready.status_code == 409 and "queued" in not_ready.json()["detail"]
     run_job(api, "generation", generation["id"])
     done = api.get(f"/v1/generations/{generation['id']}").json()
-    assert done["status"] == "succeeded" and done["progress"] == {"samples": 3, "total": 3, "fraction": 1.0}
+    assert done["status"] == "succeeded" and done["progress"] == {"stage": None, "samples": 3, "total": 3, "fraction": 1.0}
     archive = api.get(f"/v1/generations/{generation['id']}/archive")
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
     assert len(archive.content) == done["archive"]["size_bytes"] and hashlib.sha256(archive.content).hexdigest() == done["archive"]["sha256"]
@@ -335,7 +329,7 @@ def test_generation_archive_end_to_end(api, trained):
         ({"samples_per_model": 0}, 422, "samples_per_model: Input should be greater than or equal to 1"),
         ({"samples_per_model": 1001}, 422, "samples_per_model: at most 1000, got 1001"),
         ({"gen_start_scale": 4}, 422, "gen_start_scale: model"),
-        ({"style_transfer": True}, 409, "set SINGAN_SEG_VGG19_WEIGHTS to its path"),
+        ({"style_transfer": True}, 409, "style_transfer: style transfer needs torchvision's ImageNet VGG19 weights vgg19-dcbb9e9d.pth"),
         ({"colour": "red"}, 422, "colour: Extra inputs are not permitted"),
     ],
 )
@@ -356,13 +350,9 @@ def test_generating_from_an_unfinished_model_is_409(api, pair):
 def test_style_transfer_with_missing_weights_file_is_409(make_client, kvasir, tmp_path):
     client = make_client(vgg19_weights=tmp_path / "missing.pth")
     pair = client.post("/v1/pairs", files=upload_files(*kvasir(0)[:2])).json()
-    with client.app.state.services.sessions() as session:  # a finished model, as a worker leaves it
-        model = TrainedModel(pair_id=pair["id"], preset="smoke", status="succeeded", num_scales=4)
-        session.add(model)
-        session.commit()
-    response = client.post("/v1/generations", json={"model_ids": [model.id], "style_transfer": True})
+    response = client.post("/v1/generations", json={"model_ids": [finished_model(client, pair["id"])], "style_transfer": True})
     assert response.status_code == 409
-    assert f"SINGAN_SEG_VGG19_WEIGHTS={tmp_path / 'missing.pth'} is not a file" in response.json()["detail"]
+    assert response.json()["detail"].startswith(f"style_transfer: VGG19 weight file {tmp_path / 'missing.pth'} does not exist; it should be torchvision's vgg19-dcbb9e9d.pth")
     assert client.get("/v1/generations").json() == []
 
 

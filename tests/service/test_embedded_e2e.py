@@ -66,6 +66,9 @@ def test_upload_train_generate_download(serve, kvasir, tmp_path):
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
     rows = check_archive(archive.content, 3, [trained["id"]], seed=11)
     assert [r["pair_name"] for r in rows] == [name.rsplit(".", 1)[0]] * 3
+    # The worker process wrote both quality reports (issue 4).
+    assert client.get(f"/v1/models/{trained['id']}/report").json()["report"]["samples"]["count"] == 16
+    assert client.get(f"/v1/generations/{done['id']}/report").json()["reports"][0]["report"]["samples"]["count"] == 3
 
     stop(process)  # SIGTERM: a clean shutdown that also stops the worker
     assert process.returncode == 0
