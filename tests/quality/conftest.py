@@ -37,11 +37,16 @@ def vgg19_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     return state
 
 
-@pytest.fixture(scope="session")
-def vgg19_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("vgg19") / "vgg19-test.pth"
+def save_vgg19_file(directory: Path) -> Path:
+    """The stand-in weights as a torchvision-format .pth file in ``directory`` (the service tests use it too)."""
+    path = directory / "vgg19-test.pth"
     torch.save(vgg19_state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def vgg19_file(tmp_path_factory) -> Path:
+    return save_vgg19_file(tmp_path_factory.mktemp("vgg19"))
 
 
 @pytest.fixture(scope="session")
