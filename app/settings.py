@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, gt=0, description="deliveries of one job before it is marked failed")
     progress_interval: float = Field(1.0, gt=0, description="seconds between progress writes (and cancel checks)")
     worker_heartbeat: float = Field(5.0, gt=0, description="seconds between a worker's liveness writes")
-    generate_batch_size: int = Field(16, gt=0)
+    generate_batch_size: int | None = Field(None, gt=0, description="samples per forward pass; unset: 16 on a GPU, 1 on a CPU (faster there)")
 
     # Style transfer (issue 4): the VGG19 weights file, never downloaded.
     vgg19_weights: Path | None = Field(None, description="default: torchvision's file in the torch hub checkpoints folder")
