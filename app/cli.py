@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if bar.disable and p.iteration == p.iterations:  # no terminal: one line per finished scale
             print(f"scale {p.scale + 1}/{p.scales} done, total {p.fraction:.0%}, ETA {eta}", file=sys.stderr, flush=True)
 
-    model = train(pair, config, args.output, resume=args.resume, progress=on_progress)
+    model = train(pair, config, _output_folder(args.output), resume=args.resume, progress=on_progress)
     if bar is not None:
         bar.close()
     _write_preview(model, Path(args.output), generate)
@@ -93,15 +93,31 @@ def _write_preview(model, model_dir: Path, generate: Callable) -> None:
 # --- generate --------------------------------------------------------------------------
 
 
+def _output_folder(path: str) -> Path:
+    """Check an output folder argument before any work is done."""
+    if not path.strip():
+        raise CommandError("the output folder must not be empty")
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{folder}: exists and is a file, not a folder")
+    return folder
+
+
 def cmd_generate(args: argparse.Namespace) -> None:
+    import shutil
+
     from models import generate, load_model, write_pairs
+    from models.generate import check_sample_names
     from models.train import resolve_device
 
+    out_dir = _output_folder(args.output)
+    names = [f"{args.prefix}{i:05d}" for i in range(max(args.num_samples, 0))]
+    check_sample_names(names[:1])  # the prefix is the only part that varies by user
     model = load_model(args.model_dir, device=resolve_device(args.device))
     weights = _vgg19_weights(args.vgg19_weights) if args.style_transfer else None  # fail before generating
-    out_dir = Path(args.output)
-    if (out_dir / "images").exists() and any((out_dir / "images").iterdir()) and not args.overwrite:
-        raise CommandError(f"{out_dir} already holds generated images; pass --overwrite or choose a new folder")
+    if (out_dir / "images").exists() and any((out_dir / "images").iterdir()):
+        if not args.overwrite:
+            raise CommandError(f"{out_dir} already holds generated images; pass --overwrite or choose a new folder")
     bar = _progress_bar(args.num_samples, "generating", "sample")
 
     def on_progress(done: int, total: int) -> None:
@@ -121,7 +137,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
     bar.close()
     if weights is not None:
         samples = _stylize_samples(samples, Path(args.model_dir), weights, args)
-    names = [f"{args.prefix}{i:05d}" for i in range(args.num_samples)]
+    if args.overwrite:  # the dataset is replaced, not mixed with an earlier one
+        for sub in ("images", "masks"):
+            shutil.rmtree(out_dir / sub, ignore_errors=True)
     write_pairs(samples, out_dir, names, threshold_mask=not args.raw_mask)
     record = {
         "model_dir": str(Path(args.model_dir).resolve()),
@@ -143,7 +161,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_import_reference(args: argparse.Namespace) -> None:
     from models.reference_import import import_reference
 
-    import_reference(args.src_dir, args.output, min_size=args.min_size)
+    import_reference(args.src_dir, _output_folder(args.output), min_size=args.min_size)
     print(f"reference model imported into {args.output}")
 
 
@@ -267,39 +285,25 @@ def _style_record(weights: Path, args: argparse.Namespace) -> dict:
 
 def _stylize_samples(samples, model_dir: Path, weights: Path, args: argparse.Namespace):
     """The samples' RGB restyled after the model's training image; masks untouched."""
-    import numpy as np
-    from PIL import Image
-
+    from models.inputs import load_image
     from models.style_transfer import stylize_samples
     from models.train import REAL_IMAGE_FILE
 
     style_path = model_dir / REAL_IMAGE_FILE
     if not style_path.is_file():
         raise CommandError(f"{model_dir} has no {REAL_IMAGE_FILE} to take the style from (an imported reference model?)")
-    style = np.asarray(Image.open(style_path).convert("RGB"))
+    style = load_image(style_path)
     return stylize_samples(samples, style, weights, **_style_options(args, args.style_steps))
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
 
 
-def _read_rgb(path: Path):
-    import numpy as np
-    from PIL import Image
-
-    from models.inputs import image_to_rgb
-
-    try:
-        with Image.open(path) as img:
-            return image_to_rgb(img, str(path))
-    except OSError as exc:
-        raise CommandError(f"{path}: not a readable image ({exc})") from None
-
-
 def cmd_stylize(args: argparse.Namespace) -> None:
     import numpy as np
     from PIL import Image
 
+    from models.inputs import load_image
     from models.style_transfer import stylize_batch
     from models.vgg19 import load_vgg19
 
@@ -312,13 +316,13 @@ def cmd_stylize(args: argparse.Namespace) -> None:
         paths = [content]
     else:
         raise CommandError(f"{content}: no such file or folder")
-    out_dir = Path(args.output)
+    out_dir = _output_folder(args.output)
     clashes = [p.stem for p in paths if (out_dir / f"{p.stem}.png").exists()]
     if clashes and not args.overwrite:
         raise CommandError(f"{out_dir} already holds {clashes[0]}.png; pass --overwrite or choose a new folder")
-    style = _read_rgb(Path(args.style))
+    style = load_image(Path(args.style))
     vgg = load_vgg19(_vgg19_weights(args.vgg19_weights), "cpu")
-    images = [_read_rgb(p) for p in paths]
+    images = [load_image(p) for p in paths]
     out_dir.mkdir(parents=True, exist_ok=True)
     options = _style_options(args, args.steps)
     for size in sorted({im.shape for im in images}):  # one optimisation per image size
@@ -337,7 +341,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     path = Path(args.path)
     real = tuple(args.real) if args.real else None
-    out_dir = Path(args.output) if args.output else path / "report"
+    out_dir = _output_folder(args.output) if args.output else path / "report"
     if (path / "model.json").is_file():
         report = build_report(path, out_dir, real=real, num_samples=args.num_samples, seed=args.seed, device=args.device)
     elif (path / "images").is_dir():
@@ -454,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (CommandError, InputError, CheckpointError, ReferenceImportError, FileExistsError, ValueError, RuntimeError) as exc:
+    except (CommandError, InputError, CheckpointError, ReferenceImportError, ValueError, RuntimeError, OSError) as exc:
         print(f"singan-seg {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ so a killed run leaves the folder at its last finished scale. Loading never unpi
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -58,13 +59,48 @@ def read_manifest(model_dir: str | Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: unreadable ({exc})") from None
-    if manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a SinGAN-Seg model manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format version {manifest.get('format_version')} is not supported (expected {FORMAT_VERSION})"
         )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     return manifest
+
+
+MAX_WIDTH = 512  # the paper's widths stop at 128; anything far above is a damaged file
+
+
+def _manifest_problem(manifest: dict[str, Any]) -> str | None:
+    """What is structurally wrong with a manifest (a hand-edited or damaged file), if anything."""
+    pyramid, scales = manifest.get("pyramid"), manifest.get("scales")
+    if not isinstance(pyramid, dict) or not isinstance(scales, list):
+        return "missing 'pyramid' or 'scales'"
+    sizes = pyramid.get("sizes")
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(
+        isinstance(s, list) and len(s) == 2 and all(isinstance(v, int) and 0 < v <= 8192 for v in s) for s in sizes
+    ):
+        return "pyramid sizes must be a list of at least two [height, width] pairs"
+    factor = pyramid.get("scale_factor")
+    if not isinstance(factor, (int, float)) or not 0 < factor < 1:
+        return "pyramid scale_factor must be between 0 and 1"
+    if manifest.get("resize_mode") not in ("float", "reference"):
+        return "resize_mode must be 'float' or 'reference'"
+    if len(scales) > len(sizes):
+        return "more finished scales than pyramid sizes"
+    for n, entry in enumerate(scales):
+        if not isinstance(entry, dict):
+            return f"scale {n}: not an object"
+        widths = (entry.get("width"), entry.get("min_width"))
+        if not all(isinstance(w, int) and 0 < w <= MAX_WIDTH for w in widths):
+            return f"scale {n}: width and min_width must be integers between 1 and {MAX_WIDTH}"
+        amp = entry.get("noise_amp")
+        if not isinstance(amp, (int, float)) or not math.isfinite(amp) or amp < 0:
+            return f"scale {n}: noise_amp must be a finite number >= 0"
+    return None
 
 
 def new_manifest(
@@ -131,14 +167,22 @@ def load_scale(model_dir: Path, manifest: dict[str, Any], scale: int) -> ScaleSt
         tensors = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{path}: unreadable tensor file ({exc})") from None
+    z_opt = tensors.get("z_opt")
+    size = tuple(manifest["pyramid"]["sizes"][scale])
+    if z_opt is None or tuple(z_opt.shape) != (1, 4, *size):
+        raise CheckpointError(f"{path}: reconstruction noise missing or not of shape [1, 4, {size[0]}, {size[1]}]")
+    if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
+        raise CheckpointError(f"{path}: holds NaN or infinite values")
     generator = Generator(entry["width"], entry["min_width"])
-    generator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
     d_state = {k[2:]: v for k, v in tensors.items() if k.startswith("D.")}
-    discriminator = None
-    if d_state:
-        discriminator = Discriminator(entry["width"], entry["min_width"])
-        discriminator.load_state_dict(d_state)
-    return ScaleState(generator.eval(), discriminator, tensors["z_opt"], float(entry["noise_amp"]))
+    discriminator = Discriminator(entry["width"], entry["min_width"]) if d_state else None
+    try:
+        generator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("G.")})
+        if discriminator is not None:
+            discriminator.load_state_dict(d_state)
+    except RuntimeError:
+        raise CheckpointError(f"{path}: weights do not match the widths the manifest gives for scale {scale}") from None
+    return ScaleState(generator.eval(), discriminator, z_opt, float(entry["noise_amp"]))
 
 
 def is_complete(manifest: dict[str, Any]) -> bool:

@@ -73,6 +73,8 @@ class TrainConfig:
             problems.append("d_steps and bn_passes must be at least 1")
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append("device must be auto, cpu or cuda")
+        if not 0 <= self.seed < 2**63:
+            problems.append("seed must be between 0 and 2**63 - 1")
         if self.resize_mode not in ("float", "reference"):
             problems.append("resize_mode must be float or reference")
         if problems:

@@ -17,8 +17,14 @@ MAX_SCALE_FACTOR = 4.0
 MAX_SAMPLES = 10_000
 
 
-def check_generation_args(model: SinGANSegModel, num_samples: int, gen_start_scale: int, scale_v: float, scale_h: float) -> None:
+def check_generation_args(
+    model: SinGANSegModel, num_samples: int, gen_start_scale: int, scale_v: float, scale_h: float, seed: int | None, batch_size: int | None
+) -> None:
     """Raise ValueError naming the argument for combinations that cannot work."""
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be between 0 and 2**63 - 1, got {seed}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
     if not 1 <= num_samples <= MAX_SAMPLES:
         raise ValueError(f"number of samples must be between 1 and {MAX_SAMPLES}, got {num_samples}")
     if not 0 <= gen_start_scale < model.num_scales:
@@ -65,7 +71,7 @@ def generate(
     4 channels), as recorded by the reference; then ``seed`` is unused. Scales below
     ``gen_start_scale`` use the reconstruction noise instead.
     """
-    check_generation_args(model, num_samples, gen_start_scale, scale_v, scale_h)
+    check_generation_args(model, num_samples, gen_start_scale, scale_v, scale_h, seed, batch_size)
     sizes = output_sizes(model, scale_v, scale_h)
     device = model.device
     batch_size = batch_size or default_batch_size(device)
@@ -88,10 +94,18 @@ def generate(
     return torch.cat(outputs)
 
 
+def check_sample_names(names: list[str]) -> None:
+    """Sample names become file names inside images/ and masks/: no folders, no hidden files."""
+    unsafe = [n for n in names if not n or n != Path(n).name or n.startswith(".")]
+    if unsafe:
+        raise ValueError(f"sample names must be plain file names (no folders, not starting with '.'), got {unsafe[0]!r}")
+
+
 def write_pairs(
     samples: torch.Tensor, out_dir: str | Path, names: list[str], threshold_mask: bool = True
 ) -> list[tuple[Path, Path]]:
     """Write ``images/NAME.png`` and ``masks/NAME.png`` per sample; masks in {0, 255}."""
+    check_sample_names(names)
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ instance labels, 16-bit images, TIFF and GIF. Each either loads or fails with an
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -60,45 +61,61 @@ def _describe(source: Source, name: str | None) -> str:
     return getattr(source, "name", None) or "<upload>"
 
 
-def _open(source: Source, name: str, max_pixels: int) -> Image.Image:
-    """Open and fully decode one image, checking its size before decoding the pixels."""
-    try:
-        if isinstance(source, bytes):
-            handle: BinaryIO = io.BytesIO(source)
-        elif isinstance(source, (str, Path)):
-            handle = open(source, "rb")
-        else:
-            handle = source
-        img = Image.open(handle)
-    except FileNotFoundError:
-        raise InputError(f"{name}: file not found") from None
-    except IsADirectoryError:
-        raise InputError(f"{name}: is a directory, not an image file") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{name}: not a readable image (unknown or corrupt format)") from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot be read ({exc})") from None
-    width, height = img.size
-    if width * height > max_pixels:
-        raise InputTooLarge(
-            f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} pixels"
-        )
-    if width == 0 or height == 0:
-        raise InputError(f"{name}: image has no pixels ({width}x{height})")
-    try:
-        img.load()
-    except Image.DecompressionBombError as exc:
-        raise InputTooLarge(f"{name}: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{name}: image data is truncated or corrupt ({exc})") from None
+def open_image(source: Source, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and fully decode one image, checking its declared size before decoding the pixels.
+
+    Every failure is an ``InputError`` naming the file; an image over ``max_pixels``
+    (or a decompression bomb over Pillow's own limit) is ``InputTooLarge``.
+    """
+    name = _describe(source, name)
+    with warnings.catch_warnings():
+        # Our own max_pixels decides; Pillow's bomb warning would only add noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            if isinstance(source, bytes):
+                handle: BinaryIO = io.BytesIO(source)
+            elif isinstance(source, (str, Path)):
+                handle = open(source, "rb")
+            else:
+                handle = source
+            img = Image.open(handle)
+        except Image.DecompressionBombError:
+            raise InputTooLarge(f"{name}: declared size exceeds the limit of {max_pixels} pixels") from None
+        except FileNotFoundError:
+            raise InputError(f"{name}: file not found") from None
+        except IsADirectoryError:
+            raise InputError(f"{name}: is a directory, not an image file") from None
+        except UnidentifiedImageError:
+            raise InputError(f"{name}: not a readable image (unknown or corrupt format)") from None
+        except OSError as exc:
+            raise InputError(f"{name}: cannot be read ({exc})") from None
+        width, height = img.size
+        if width * height > max_pixels:
+            raise InputTooLarge(f"{name}: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels} pixels")
+        if width == 0 or height == 0:
+            raise InputError(f"{name}: image has no pixels ({width}x{height})")
+        try:
+            img.load()
+        except Image.DecompressionBombError:
+            raise InputTooLarge(f"{name}: declared size exceeds the limit of {max_pixels} pixels") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise InputError(f"{name}: image data is truncated or corrupt ({exc})") from None
     return img
 
 
-def _to_uint8(values: np.ndarray) -> np.ndarray:
+def load_image(source: Source, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One image file -> [H, W, 3] uint8 (see ``image_to_rgb``)."""
+    name = _describe(source, name)
+    return image_to_rgb(open_image(source, name, max_pixels), name)
+
+
+def _to_uint8(values: np.ndarray, name: str) -> np.ndarray:
     """Map 16-bit, 32-bit or float pixel data onto 0..255 by its own min-max range."""
     if values.dtype == np.uint8:
         return values
     values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise InputError(f"{name}: image has non-finite pixel values (NaN or infinity)")
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
         return np.zeros(values.shape, dtype=np.uint8)
@@ -113,12 +130,13 @@ def image_to_rgb(img: Image.Image, name: str) -> np.ndarray:
         if alpha.min() < 255:
             raise InputError(
                 f"{name}: image has transparent pixels; if its alpha channel is the mask, "
-                "load it as a single RGBA file with the alpha-as-mask option"
+                "remove the transparency, or, if the alpha channel is the mask, train from the single "
+                "RGBA file with `singan-seg train IMAGE --rgba-mask`"
             )
     if mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "1", "L", "LA"):
         return np.ascontiguousarray(np.asarray(img.convert("RGB")))
     # High bit depth greyscale (I;16, I, F): rescale by its own range, then replicate.
-    grey = _to_uint8(np.asarray(img))
+    grey = _to_uint8(np.asarray(img), name)
     if grey.ndim != 2:
         raise InputError(f"{name}: unsupported image mode {mode!r}")
     return np.repeat(grey[:, :, None], 3, axis=2)
@@ -178,8 +196,8 @@ def load_pair(
     """Load an image and its mask from two files (paths, bytes or file objects)."""
     image_label = _describe(image, image_name)
     mask_label = _describe(mask, mask_name)
-    img = _open(image, image_label, max_pixels)
-    msk = _open(mask, mask_label, max_pixels)
+    img = open_image(image, image_label, max_pixels)
+    msk = open_image(mask, mask_label, max_pixels)
     if img.size != msk.size:
         raise InputError(
             f"image and mask sizes differ: {image_label} is {img.size[0]}x{img.size[1]}, "
@@ -204,7 +222,7 @@ def load_rgba_pair(
     photo alpha is transparency.
     """
     label = _describe(source, name)
-    img = _open(source, label, max_pixels)
+    img = open_image(source, label, max_pixels)
     if img.mode not in ("RGBA", "LA", "PA") and not (img.mode == "P" and "transparency" in img.info):
         raise InputError(f"{label}: has no alpha channel (mode {img.mode}), so it holds no mask")
     rgba = np.asarray(img.convert("RGBA"))

@@ -100,8 +100,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise ReferenceImportError(f"unexpected persistent record {pid!r:.80}")
         _, storage_type, key, _location, numel = pid
-        raw = self.archive.read(f"{self.prefix}/data/{key}")
         dtype = storage_type.dtype
+        entry = f"{self.prefix}/data/{key}"
+        expected = int(numel) * torch.empty(0, dtype=dtype).element_size()
+        try:
+            declared = self.archive.getinfo(entry).file_size
+        except KeyError:
+            raise ReferenceImportError(f"storage {key} is missing from the archive") from None
+        if declared != expected:  # checked before reading, so a zip bomb is never inflated
+            raise ReferenceImportError(f"storage {key}: {declared} bytes where {numel} elements need {expected}")
+        raw = self.archive.read(entry)
         tensor = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8).copy()).view(dtype)
         if tensor.numel() != numel:
             raise ReferenceImportError(f"storage {key}: expected {numel} elements, found {tensor.numel()}")
@@ -128,7 +136,7 @@ def load_reference_pickle(path: str | Path) -> Any:
                 return _RestrictedUnpickler(f, archive, prefix).load()
             except ReferenceImportError as exc:
                 raise ReferenceImportError(f"{path}: {exc}") from None
-            except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError) as exc:
+            except (pickle.UnpicklingError, EOFError, KeyError, TypeError, AttributeError, ValueError, RecursionError) as exc:
                 raise ReferenceImportError(f"{path}: malformed checkpoint ({exc})") from None
 
 
@@ -164,6 +172,8 @@ def _generator_from_record(record: Any, index: int) -> Generator:
 def import_reference(src_dir: str | Path, model_dir: str | Path, *, min_size: int = 25) -> Path:
     """Convert a reference model folder into this project's model folder (reference resize)."""
     src_dir, model_dir = Path(src_dir), Path(model_dir)
+    if min_size < 1:
+        raise ReferenceImportError(f"min_size must be a positive number of pixels, got {min_size}")
     missing = [f for f in REFERENCE_FILES if not (src_dir / f).is_file()]
     if missing:
         raise ReferenceImportError(f"{src_dir}: missing {', '.join(missing)} (a reference model folder holds {', '.join(REFERENCE_FILES)})")

@@ -18,7 +18,7 @@ from PIL import Image
 
 from ..checkpoint import load_model
 from ..generate import generate
-from ..inputs import TrainingPair, load_pair, tensor_to_pair_arrays
+from ..inputs import TrainingPair, load_image, load_pair, open_image, tensor_to_pair_arrays
 from ..preview import sample_grid
 from ..train import REAL_IMAGE_FILE, REAL_MASK_FILE, resolve_device
 from .diversity import MAX_PAIRWISE_SAMPLES, mean_pairwise_distance, pixel_std_ratio
@@ -69,8 +69,8 @@ def read_samples_dir(samples_dir: str | Path) -> SampleSet:
     missing = [p.name for p in image_paths if not (mask_dir / p.name).is_file()]
     if missing:
         raise ValueError(f"{mask_dir}: no mask for {len(missing)} image(s), first {missing[0]}")
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in image_paths]
-    masks = [np.asarray(Image.open(mask_dir / p.name).convert("L")) for p in image_paths]
+    images = [load_image(p) for p in image_paths]
+    masks = [np.asarray(open_image(mask_dir / p.name).convert("L")) for p in image_paths]
     sizes = {im.shape[:2] for im in images} | {m.shape for m in masks}
     if len(sizes) > 1:
         raise ValueError(f"{samples_dir}: images and masks differ in size ({sorted(sizes)}); evaluate one size at a time")
@@ -90,13 +90,24 @@ def read_model_real_pair(model_dir: str | Path) -> TrainingPair:
     return load_pair(model_dir / REAL_IMAGE_FILE, model_dir / REAL_MASK_FILE)
 
 
-def dataset_model_dir(samples_dir: str | Path) -> Path | None:
-    """The model folder a generated dataset records in ``generation.json``, if any."""
+def read_generation_record(samples_dir: str | Path) -> dict | None:
+    """The ``generation.json`` that ``generate`` writes beside a dataset, if any."""
     record = Path(samples_dir) / GENERATION_FILE
     if not record.is_file():
         return None
-    model_dir = json.loads(record.read_text()).get("model_dir")
-    return Path(model_dir) if model_dir else None
+    try:
+        data = json.loads(record.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{record}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{record}: expected a JSON object, as `singan-seg generate` writes")
+    return data
+
+
+def dataset_model_dir(samples_dir: str | Path) -> Path | None:
+    """The model folder a generated dataset records in ``generation.json``, if any."""
+    model_dir = (read_generation_record(samples_dir) or {}).get("model_dir")
+    return Path(model_dir) if isinstance(model_dir, str) and model_dir else None
 
 
 def _fit_real(real: TrainingPair, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -252,9 +263,9 @@ def build_report(
     if samples_dir is not None:
         sample_set = read_samples_dir(samples_dir)
         source["samples_dir"] = str(Path(samples_dir).resolve())
-        record = Path(samples_dir) / GENERATION_FILE
-        if record.is_file():
-            source["generation"] = {k: v for k, v in json.loads(record.read_text()).items() if k != "names"}
+        record = read_generation_record(samples_dir)
+        if record is not None:
+            source["generation"] = {k: v for k, v in record.items() if k != "names"}
     elif samples is not None:
         sample_set = samples if isinstance(samples, SampleSet) else samples_from_tensor(samples)
         source["samples"] = "given"

@@ -68,7 +68,7 @@ def test_rgba_file_with_alpha_mask_needs_the_flag(shared_data):
     alpha = np.asarray(Image.open(path))[..., 3]
     np.testing.assert_array_equal(pair.mask, alpha > 127)
     assert (pair.width, pair.height) == (622, 529)
-    with pytest.raises(InputError, match="transparent pixels.*alpha-as-mask"):
+    with pytest.raises(InputError, match="transparent pixels.*--rgba-mask"):
         load_pair(path, path)
 
 
