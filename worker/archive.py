@@ -10,6 +10,14 @@ import zipfile
 from pathlib import Path
 
 MANIFEST_FIELDS = ("image", "mask", "model_id", "pair_name", "sample_index", "seed", "gen_start_scale", "style_transfer")
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection); OWASP's
+# rule is to prefix such text cells with a quote, which makes them plain text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> object:
+    """``value`` safe for a spreadsheet cell: text that would start a formula gets a leading ``'``."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def build_archive(pairs_dir: Path, rows: list[dict], reports_dir: Path, target: Path) -> tuple[int, str]:
@@ -20,9 +28,11 @@ def build_archive(pairs_dir: Path, rows: list[dict], reports_dir: Path, target: 
     Returns (size in bytes, sha256).
     """
     manifest = io.StringIO()
-    writer = csv.DictWriter(manifest, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
+    # CRLF (RFC 4180) rather than "\n": the csv module quotes only fields holding a character of
+    # the line terminator, so with "\n" a lone CR in a field would go out bare and split the row.
+    writer = csv.DictWriter(manifest, fieldnames=MANIFEST_FIELDS, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: csv_text(value) for key, value in row.items()} for row in rows)
     partial = target.with_name(target.name + ".partial")
     # PNGs are already compressed: store them, deflate only the manifest and report.json files.
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED) as zf:
