@@ -3,6 +3,7 @@
 
 class ServiceError(Exception):
     status_code = 400
+    headers: dict[str, str] | None = None
 
     def __init__(self, detail: str):
         super().__init__(detail)
@@ -31,3 +32,11 @@ class Unavailable(ServiceError):
     """A component the request needs (broker, database) is down."""
 
     status_code = 503
+
+
+class RangeNotSatisfiable(ServiceError):
+    status_code = 416
+
+    def __init__(self, size: int):
+        super().__init__(f"the requested range starts beyond the end of the file ({size} bytes)")
+        self.headers = {"Content-Range": f"bytes */{size}"}  # RFC 9110 15.5.17: the current length

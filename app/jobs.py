@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,8 +28,23 @@ RowT = TypeVar("RowT", bound=Base)
 def get_or_404(session: Session, cls: type[RowT], row_id: str) -> RowT:
     row = session.get(cls, row_id)
     if row is None:
-        raise NotFound(f"unknown {cls.__tablename__[:-1]} id {row_id}")
+        raise _unknown(cls, row_id)
     return row
+
+
+def _unknown(cls: type[Base], row_id: str) -> NotFound:
+    return NotFound(f"unknown {cls.__tablename__[:-1]} id {row_id}")
+
+
+def delete_row(session: Session, cls: type[Base], row_id: str) -> None:
+    """DELETE one row (not yet committed), or NotFound if it is already gone.
+
+    A conditional DELETE checked by its row count, not ``session.delete``, which only warns
+    when the row has vanished: of concurrent deletes of one row exactly one succeeds, as the
+    others' DELETE waits for the first one's lock and then matches nothing.
+    """
+    if session.execute(delete(cls).where(cls.id == row_id)).rowcount != 1:
+        raise _unknown(cls, row_id)
 
 
 def delete_models(session: Session, models: list[TrainedModel]) -> list[str]:
@@ -46,7 +61,7 @@ def delete_models(session: Session, models: list[TrainedModel]) -> list[str]:
         if used:
             raise Conflict(f"generation {generation.id} (status {generation.status}) uses model(s) {', '.join(sorted(used))}; wait for it or cancel it")
     for model in models:
-        session.delete(model)
+        delete_row(session, TrainedModel, model.id)
     return [model_prefix(m.id) for m in models]
 
 

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from models.quality import FIGURES
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FigureName = Literal[tuple(FIGURES)]  # the figures of a quality report: samples, foreground_share, memorisation
 ID_EXAMPLE = "3f2b8c1d9e0a4b6c8d7e6f5a4b3c2d1e"
+# Seeds are stored in signed 64-bit integer columns (SQLite INTEGER, PostgreSQL BIGINT).
+MAX_SEED = 2**63 - 1
+PAIR_NAME_MAX = 200  # the width of pairs.name
+# Unicode categories refused in pair names: controls (C0/C1, incl. tab, CR, LF), invisible
+# formatting (bidi overrides, zero-width) and line/paragraph separators. Names travel into
+# manifest.csv and logs, where these break rows or disguise what a name says.
+_NAME_FORBIDDEN = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def check_pair_name(name: str) -> str:
+    if not name.strip():
+        raise ValueError("must not be empty or only whitespace")
+    bad = sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) in _NAME_FORBIDDEN})
+    if bad:
+        raise ValueError(f"must not contain control, line-break or invisible formatting characters (found {', '.join(bad)})")
+    return name
+
+
+PairName = Annotated[str, StringConstraints(max_length=PAIR_NAME_MAX), AfterValidator(check_pair_name)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class ErrorOut(BaseModel):
@@ -43,7 +64,7 @@ class TrainOverrides(BaseModel):
     max_size: int | None = Field(None, ge=16, le=1024, description="long side of the finest scale, px")
     min_size: int | None = Field(None, ge=10, le=512, description="short side of the coarsest scale, px")
     scale_factor_init: float | None = Field(None, ge=0.3, lt=1.0)
-    seed: int | None = Field(None, ge=0)
+    seed: Seed | None = None
 
     def given(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
@@ -102,7 +123,7 @@ class GenerationCreate(BaseModel):
     model_ids: list[str] = Field(min_length=1)
     samples_per_model: int = Field(10, ge=1)
     gen_start_scale: int = Field(0, ge=0, description="0: most varied; higher keeps the training image's layout")
-    seed: int = Field(0, ge=0)
+    seed: Seed = 0
     style_transfer: bool = Field(False, description="needs the VGG19 weights (see /healthz)")
 
 

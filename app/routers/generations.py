@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import select
+from starlette.responses import MalformedRangeHeader
+from starlette.responses import RangeNotSatisfiable as StarletteRangeNotSatisfiable
 
 from models.vgg19 import VGG19WeightsError
 
 from ..deps import ServicesDep, SessionDep
-from ..errors import Conflict, Invalid, NotFound
-from ..jobs import get_or_404, request_cancel, submit
+from ..errors import Conflict, Invalid, NotFound, RangeNotSatisfiable
+from ..jobs import delete_row, get_or_404, request_cancel, submit
 from ..orm import FINISHED, SUCCEEDED, Generation, TrainedModel
 from ..queue import GENERATE_TASK
 from ..reports import PNG, check_succeeded, figure_path, read_report
@@ -80,23 +82,44 @@ def delete_generation(generation_id: str, services: ServicesDep, session: Sessio
     generation = get_or_404(session, Generation, generation_id)
     if generation.status not in FINISHED:
         raise Conflict(f"generation {generation_id} is {generation.status}; cancel it first")
-    session.delete(generation)
+    delete_row(session, Generation, generation_id)  # its archive row goes with it (ON DELETE CASCADE)
     session.commit()
     services.store.delete(generation_prefix(generation_id))
 
 
-@router.get(
-    "/{generation_id}/archive",
-    response_class=FileResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "images/, masks/, manifest.csv and reports/"}, **ERRORS},
+class ArchiveResponse(FileResponse):
+    """Starlette's file response with RFC 9110 range errors instead of its plain-text ones:
+    an invalid Range is ignored (200, the whole file; 14.2: a server MAY ignore Range), and
+    an unsatisfiable one is the API's JSON 416 with ``Content-Range: bytes */SIZE``."""
+
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except MalformedRangeHeader:
+            return []  # no ranges: Starlette sends the whole file
+        except StarletteRangeNotSatisfiable:
+            # Raised before the response starts, so the app's ServiceError handler answers it.
+            raise RangeNotSatisfiable(file_size) from None
+
+
+ARCHIVE_ROUTE = dict(
+    path="/{generation_id}/archive",
+    response_class=ArchiveResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "images/, masks/, manifest.csv and reports/"}, **ERRORS, 416: {"model": ErrorOut}},
 )
-def download_archive(generation_id: str, services: ServicesDep, session: SessionDep) -> FileResponse:
+
+
+@router.get(**ARCHIVE_ROUTE)
+@router.head(**ARCHIVE_ROUTE, summary="Archive headers (size, ETag) without the body")
+def download_archive(generation_id: str, services: ServicesDep, session: SessionDep) -> ArchiveResponse:
     """The zip: `images/NAME.png`, `masks/NAME.png`, `manifest.csv` and each model's shareable
-    quality report in `reports/MODEL_ID/` (`report.json` and its PNG figures). Supports HTTP range requests."""
+    quality report in `reports/MODEL_ID/` (`report.json` and its PNG figures). Supports HEAD and
+    HTTP range requests (an invalid Range header is ignored; one past the end is 416)."""
     generation = get_or_404(session, Generation, generation_id)
     if generation.archive is None:
         raise Conflict(f"generation {generation_id} is {generation.status}; the archive exists once it has succeeded")
-    return FileResponse(
+    return ArchiveResponse(
         services.store.path(generation.archive.blob_key),
         media_type="application/zip",
         filename=f"singan-seg-{generation_id}.zip",

