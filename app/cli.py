@@ -197,6 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     import os
     import signal
     import subprocess
+    import threading
 
     import uvicorn
 
@@ -216,21 +217,39 @@ def cmd_serve(args: argparse.Namespace) -> None:
             requeued = requeue_orphans(app.state.services)
             if requeued:
                 print(f"re-queued {len(requeued)} job(s) interrupted by the last shutdown", file=sys.stderr)
-        # A separate process: training never competes with the API for the GIL.
+        # A separate process: training never competes with the API for the GIL. It runs from
+        # this code's own root, so a checkout in the current folder cannot shadow it.
         env = {**os.environ, "SINGAN_SEG_DATA_DIR": str(settings.data_dir.resolve())}
-        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env)
+        code_root = Path(__file__).resolve().parents[1]
+        worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env, cwd=code_root)
+    stopping = threading.Event()
+    worker_died = threading.Event()
+
+    def watch_worker() -> None:
+        """Without its worker the service would queue jobs forever: stop and say why."""
+        code = worker.wait()
+        if not stopping.is_set():
+            worker_died.set()
+            print(f"singan-seg serve: error: the worker process exited (code {code}); stopping the service", file=sys.stderr)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    if worker is not None:
+        threading.Thread(target=watch_worker, name="worker-watch", daemon=True).start()
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit through `finally` so the worker stops too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1 if worker_died.is_set() else 0))
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.log_level == "debug")
     finally:
-        if worker is not None:
+        stopping.set()
+        if worker is not None and worker.poll() is None:
             # Finished scales are saved; an interrupted job is re-queued by the next `serve`.
             worker.send_signal(signal.SIGQUIT)
             try:
                 worker.wait(10)
             except subprocess.TimeoutExpired:
                 worker.kill()
+    if worker_died.is_set():
+        sys.exit(1)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:

@@ -94,6 +94,15 @@ def test_training_resumes_after_the_service_was_killed(serve, kvasir, tmp_path):
     assert [run["start_scale"] for run in done["runs"]] == [0, finished_at_kill]
 
 
+def test_serve_stops_with_an_error_when_its_worker_dies(serve, tmp_path):
+    process, client = serve(tmp_path / "data")
+    worker_pid = int(client.get("/healthz").json()["workers"][0]["id"].rsplit(":", 1)[1])
+    os.kill(worker_pid, signal.SIGKILL)
+    assert process.wait(60) == 1
+    log = (tmp_path / "serve0.log").read_text()
+    assert "the worker process exited (code -9); stopping the service" in log
+
+
 def test_worker_refuses_an_unmigrated_database(tmp_path):
     result = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--data-dir", str(tmp_path)], env=service_env(),
                             capture_output=True, text=True, timeout=120)
