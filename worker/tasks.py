@@ -79,6 +79,11 @@ class Reporter:
     def finish(self, status: str, **values: Any) -> bool:
         return jobs.finish(self.svc.sessions, self.cls, self.job_id, WORKER_ID, status, **values)
 
+    def fail(self, exc: Exception) -> None:
+        """The job fails with a readable error; the worker goes on to the next one."""
+        log.exception("%s %s failed", self.cls.__tablename__, self.job_id)
+        self.finish(FAILED, error=f"{type(exc).__name__}: {exc}")
+
     def stopped(self) -> None:
         """After a stop: cancelled if the user asked; otherwise another worker took the job over."""
         with self.svc.sessions() as session:
@@ -134,9 +139,8 @@ def run_training(svc: Services, row: TrainedModel) -> None:
     except TrainingCancelled:
         reporter.stopped()
         return
-    except Exception as exc:  # the job fails with a readable error; the worker goes on
-        log.exception("training %s failed", row.id)
-        reporter.finish(FAILED, error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the job's readable error
+        reporter.fail(exc)
         return
     report_error = None
     report_dir = store.path(model_report_prefix(row.id))
@@ -237,9 +241,8 @@ def run_generation(svc: Services, row: Generation) -> None:
     except _Stopped:
         reporter.stopped()
         return
-    except Exception as exc:  # the job fails with a readable error; the worker goes on
-        log.exception("generation %s failed", row.id)
-        reporter.finish(FAILED, error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the job's readable error
+        reporter.fail(exc)
         return
     finally:
         shutil.rmtree(work, ignore_errors=True)
